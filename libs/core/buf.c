@@ -171,7 +171,7 @@ void eco_buf_add_json_double(eco_buf_t *b, double v)
         eco_buf_adds(b, "null");
         return;
     }
-    eco_buf_addf(b, "%.17g", v);
+    eco_buf_addf(b, "%.15g", v);
 }
 
 const char *eco_buf_cstr(eco_buf_t *b)

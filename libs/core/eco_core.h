@@ -198,4 +198,34 @@ void eco_random_hex_id(char out[33]);
 /* Writes a random (v4) UUID "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" plus NUL into out[37]. */
 void eco_uuid_v4(char out[37]);
 
+/* ---------- readiness ---------- */
+
+/* Dependency states reported by readiness checks. */
+typedef enum { ECO_DEP_UNKNOWN = 0, ECO_DEP_UP, ECO_DEP_DEGRADED, ECO_DEP_DOWN } eco_dep_state_t;
+
+/* A readiness check: blocking, bounded by its own timeout, run on a background thread.
+ * Writes a short reason (no secrets) into detail and returns the dependency's state. */
+typedef eco_dep_state_t (*eco_ready_check_fn)(void *data, char *detail, size_t detail_len);
+
+/* How a dependency's state affects readiness:
+ *   REQUIRED: DOWN (or not yet checked) makes the service not ready (503);
+ *   INFO: reported in the body only (the service answers its own 503s where it needs it). */
+typedef enum { ECO_READY_REQUIRED, ECO_READY_INFO } eco_ready_kind_t;
+
+/* Registers a check (before eco_ready_start). name is borrowed (use a literal). */
+void eco_ready_add(const char *name, eco_ready_kind_t kind, eco_ready_check_fn fn, void *data);
+/* Starts one checker thread per check, each running its check every interval_ms. */
+void eco_ready_start(long interval_ms);
+/* Stops and joins the checker threads. */
+void eco_ready_stop(void);
+
+typedef enum { ECO_READY_OK = 0, ECO_READY_DEGRADED, ECO_READY_NOT_READY, ECO_READY_DRAINING } eco_ready_status_t;
+/* The overall status from the latest results and the draining flag. */
+eco_ready_status_t eco_ready_status(void);
+/* Latest state of one named dependency (ECO_DEP_UNKNOWN if no such check). */
+eco_dep_state_t eco_ready_dep_state(const char *name);
+/* Appends {"status":"ready|degraded|not_ready|draining","checks":{"name":{"state":..,"required":..,
+ * "detail":..,"checked_ms_ago":..}}} and returns the HTTP status to answer with (200 or 503). */
+int eco_ready_render_json(eco_buf_t *out);
+
 #endif
