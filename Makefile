@@ -15,9 +15,9 @@ JOBS ?= $(shell nproc)
 
 SERVICES := root-gateway api-gateway ai-service engine-adapter index-service job-poller
 TOOLNAMES := ecoctl engine-sim qyaml
-LIBS := core metrics http rpc store auth
+LIBS := core metrics http rpc store auth governance engines
 # Link order: higher libs first.
-LINK_LIBS := http rpc store auth metrics core
+LINK_LIBS := http rpc store auth governance engines metrics core
 
 GEN := $(BUILD)/gen
 CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wno-unused-parameter \
@@ -44,8 +44,9 @@ BINS := $(addprefix $(BUILD)/bin/,$(SERVICES) $(TOOLNAMES))
 UNIT_SRCS := $(foreach l,$(LIBS),$(wildcard libs/$(l)/test_*.c)) $(wildcard services/*/test_*.c) $(wildcard tools/*/test_*.c)
 UNIT_BINS := $(patsubst %.c,$(BUILD)/test/%,$(UNIT_SRCS))
 
-.PHONY: all build deps run test test-unit test-integration sanitize bench fmt fmt-check clean distclean
+.PHONY: all build build-tests deps run test test-unit sanitize bench fmt fmt-check clean
 all build: $(BINS)
+build-tests: $(UNIT_BINS)
 
 # ---- protobuf (protoc-c output lives under build/) ----
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto

@@ -70,6 +70,8 @@ typedef struct {
     int default_http_port;  /* the local default from ARCHITECTURE §1 */
     const eco_cfg_spec_t *specs; /* the service's own settings (besides the common ones), may be NULL */
     size_t nspecs;
+    int http_port;    /* > 0: listen here regardless of ECO_HTTP_PORT (tools with their own CLI flags) */
+    int no_builtins;  /* 1: /health, /ready, /metrics are ordinary routes (e.g. engine-sim mimics an engine's) */
 } eco_service_opts_t;
 
 /* Common settings every service reads (filled by eco_service_new). */
@@ -162,5 +164,54 @@ size_t eco_sse_pending(const eco_sse_t *sse);
 eco_dep_state_t eco_http_check_url(void *data, char *detail, size_t len);
 /* data: a directory path. UP when a file can be created, written and fsynced there. */
 eco_dep_state_t eco_http_check_writable_dir(void *data, char *detail, size_t len);
+
+/* ---- timers on the loop thread ---- */
+
+/* A one-shot timer. Embed it in your own object (use ECO_CONTAINER_OF in the callback).
+ * h2o 2.2 keeps one list per distinct duration; the service caches up to 64 distinct
+ * durations and rounds any further new one up to the nearest cached one. */
+typedef struct eco_timer eco_timer_t;
+typedef void (*eco_timer_cb)(eco_timer_t *t);
+struct eco_timer {
+    h2o_timeout_entry_t entry;
+    eco_timer_cb cb;
+};
+void eco_timer_start(eco_service_t *svc, eco_timer_t *t, uint64_t ms, eco_timer_cb cb);
+/* Safe to call on a timer that is not running. */
+void eco_timer_stop(eco_timer_t *t);
+int eco_timer_active(eco_timer_t *t);
+
+/* ---- upstream HTTP/1.1 client (h2o_http1client + keep-alive socket pool) ---- */
+
+/* A pool of keep-alive connections to one origin. Loop thread only; lives until exit. */
+typedef struct eco_http_upstream eco_http_upstream_t;
+/* base_url: "http://host:port" (no TLS, no path). io_timeout_ms bounds connect and every read
+ * or write; first-byte and idle-between-chunks deadlines are the caller's (eco_timer).
+ * Returns NULL and fills err for a bad URL. */
+eco_http_upstream_t *eco_http_upstream_new(eco_service_t *svc, const char *base_url, size_t max_conns,
+                                           uint64_t io_timeout_ms, char *err, size_t errlen);
+
+typedef struct eco_http_client_req eco_http_client_req_t;
+typedef struct {
+    /* Response head, or err != NULL (connection failure, timeout, bad response): then the
+     * request is over and on_body is not called. */
+    void (*on_head)(eco_http_client_req_t *r, const char *err, int status, const h2o_header_t *headers,
+                    size_t nheaders, void *data);
+    /* A body chunk (borrowed until return), eos = 1 on the last call, or err != NULL if the body
+     * broke (connection closed early, timeout). After eos or err the request is over. */
+    void (*on_body)(eco_http_client_req_t *r, const char *err, const char *chunk, size_t len, int eos, void *data);
+} eco_http_client_cbs_t;
+
+/* Starts a request. `headers` is a block of "name: value\r\n" lines (copied; may be NULL);
+ * host, content-length and connection are added. body is copied. The request frees itself when
+ * over; callbacks run on the loop thread, never from within this call. */
+eco_http_client_req_t *eco_http_client_start(eco_http_upstream_t *up, const char *method, const char *path,
+                                             const char *headers, const char *body, size_t body_len,
+                                             const eco_http_client_cbs_t *cbs, void *data);
+/* Aborts a request that is not over: no callback runs afterwards. Safe inside callbacks. */
+void eco_http_client_cancel(eco_http_client_req_t *r);
+/* Backpressure for streamed bodies: stop and resume reading from the upstream socket. */
+void eco_http_client_pause(eco_http_client_req_t *r);
+void eco_http_client_resume(eco_http_client_req_t *r);
 
 #endif

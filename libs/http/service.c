@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define DEBUG_TIMEOUTS 16
+#define MAX_TIMEOUTS 64
 
 struct eco_service {
     eco_service_opts_t opts;
@@ -36,8 +36,8 @@ struct eco_service {
     struct {
         uint64_t ms;
         h2o_timeout_t t;
-    } debug_timeouts[DEBUG_TIMEOUTS];
-    size_t ndebug_timeouts;
+    } timeouts[MAX_TIMEOUTS];
+    size_t ntimeouts;
     eco_metric_t *m_requests, *m_duration, *m_inflight, *m_connections;
 };
 
@@ -84,6 +84,8 @@ eco_service_t *eco_service_new(const eco_service_opts_t *opts, int argc, char **
         fprintf(stderr, "ECO_BIND_ADDR: expected an IPv4 address, got \"%.80s\"\n", c->bind_addr);
         exit(2);
     }
+    if (opts->http_port > 0)
+        c->http_port = opts->http_port;
     eco_log_init(opts->name, c->log_level);
     eco_metrics_set_build_info(opts->name, ECO_VERSION);
     svc->sigfd = eco_lifecycle_init();
@@ -273,15 +275,62 @@ static void send_metrics(eco_http_call_t *call)
     eco_buf_free(&b);
 }
 
+static h2o_timeout_t *timeout_for(eco_service_t *svc, uint64_t ms)
+{
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < svc->ntimeouts; i++) {
+        if (svc->timeouts[i].ms == ms)
+            return &svc->timeouts[i].t;
+        if (svc->timeouts[i].ms > ms && (best == SIZE_MAX || svc->timeouts[i].ms < svc->timeouts[best].ms))
+            best = i;
+    }
+    if (svc->ntimeouts < MAX_TIMEOUTS) {
+        size_t i = svc->ntimeouts++;
+        svc->timeouts[i].ms = ms;
+        h2o_timeout_init(svc->ctx.loop, &svc->timeouts[i].t, ms);
+        return &svc->timeouts[i].t;
+    }
+    if (best == SIZE_MAX)
+        for (size_t i = 0; i < svc->ntimeouts; i++)
+            if (best == SIZE_MAX || svc->timeouts[i].ms > svc->timeouts[best].ms)
+                best = i;
+    return &svc->timeouts[best].t;
+}
+
+static void on_timer_fire(h2o_timeout_entry_t *entry)
+{
+    eco_timer_t *t = H2O_STRUCT_FROM_MEMBER(eco_timer_t, entry, entry);
+    t->cb(t);
+}
+
+void eco_timer_start(eco_service_t *svc, eco_timer_t *t, uint64_t ms, eco_timer_cb cb)
+{
+    eco_timer_stop(t);
+    t->cb = cb;
+    t->entry.cb = on_timer_fire;
+    h2o_timeout_link(svc->ctx.loop, timeout_for(svc, ms), &t->entry);
+}
+
+void eco_timer_stop(eco_timer_t *t)
+{
+    if (h2o_timeout_is_linked(&t->entry))
+        h2o_timeout_unlink(&t->entry);
+}
+
+int eco_timer_active(eco_timer_t *t)
+{
+    return h2o_timeout_is_linked(&t->entry);
+}
+
 typedef struct {
-    h2o_timeout_entry_t entry;
+    eco_timer_t timer;
     eco_http_call_t *call;
     long ms;
 } sleep_t;
 
-static void on_sleep_done(h2o_timeout_entry_t *entry)
+static void on_sleep_done(eco_timer_t *t)
 {
-    sleep_t *s = H2O_STRUCT_FROM_MEMBER(sleep_t, entry, entry);
+    sleep_t *s = ECO_CONTAINER_OF(t, sleep_t, timer);
     char body[64];
     int n = snprintf(body, sizeof(body), "{\"slept_ms\":%ld}", s->ms);
     eco_http_send(s->call, 200, NULL, body, (size_t)n);
@@ -289,15 +338,12 @@ static void on_sleep_done(h2o_timeout_entry_t *entry)
 
 static void on_sleep_dispose(void *p)
 {
-    sleep_t *s = p;
-    if (h2o_timeout_is_linked(&s->entry))
-        h2o_timeout_unlink(&s->entry);
+    eco_timer_stop(&((sleep_t *)p)->timer);
 }
 
 /* GET /debug/sleep?ms=N: answers after N ms (proves the drain in tests). */
 static void debug_sleep(eco_http_call_t *call)
 {
-    eco_service_t *svc = call->svc;
     h2o_req_t *req = call->req;
     long ms = -1;
     if (req->query_at != SIZE_MAX) {
@@ -317,25 +363,11 @@ static void debug_sleep(eco_http_call_t *call)
         eco_http_send_error(call, 400, "invalid_parameter", "ms", "ms: expected milliseconds in 0-60000");
         return;
     }
-    size_t i;
-    for (i = 0; i < svc->ndebug_timeouts; i++)
-        if (svc->debug_timeouts[i].ms == (uint64_t)ms)
-            break;
-    if (i == svc->ndebug_timeouts) {
-        if (i == DEBUG_TIMEOUTS) {
-            eco_http_send_error(call, 400, "invalid_parameter", "ms", "ms: too many distinct sleep durations");
-            return;
-        }
-        svc->debug_timeouts[i].ms = (uint64_t)ms;
-        h2o_timeout_init(svc->ctx.loop, &svc->debug_timeouts[i].t, (uint64_t)ms);
-        svc->ndebug_timeouts++;
-    }
     sleep_t *s = h2o_mem_alloc_shared(&req->pool, sizeof(*s), on_sleep_dispose);
     memset(s, 0, sizeof(*s));
-    s->entry.cb = on_sleep_done;
     s->call = call;
     s->ms = ms;
-    h2o_timeout_link(svc->ctx.loop, &svc->debug_timeouts[i].t, &s->entry);
+    eco_timer_start(call->svc, &s->timer, (uint64_t)ms, on_sleep_done);
 }
 
 /* ---------- dispatch ---------- */
@@ -375,6 +407,8 @@ int eco__service_dispatch(h2o_handler_t *self, h2o_req_t *req)
                             req->entity.len, svc->cfg.max_body_bytes);
         return 0;
     }
+    if (svc->opts.no_builtins)
+        goto routes;
     if (is_get && h2o_memis(path.base, path.len, H2O_STRLIT("/health"))) {
         send_health(call);
         return 0;
@@ -392,6 +426,7 @@ int eco__service_dispatch(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
 
+routes:;
     int path_matched;
     char allow[128];
     const eco_http_route_t *rt =

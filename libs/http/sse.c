@@ -4,6 +4,9 @@
 
 #include <string.h>
 
+size_t eco__sse_frame_len(const char *payload, size_t len);
+void eco__sse_frame(eco_buf_t *out, const char *payload, size_t len);
+
 struct eco_sse {
     h2o_generator_t gen; /* first: h2o hands this pointer back */
     eco_http_call_t *call;
@@ -94,26 +97,36 @@ int eco_sse_raw(eco_sse_t *s, const char *bytes, size_t len)
     return 0;
 }
 
-int eco_sse_data(eco_sse_t *s, const char *payload, size_t len)
+size_t eco__sse_frame_len(const char *payload, size_t len)
 {
-    if (s->stopped || s->ended)
-        return ECO_EINVAL;
     size_t lines = 1;
     for (size_t i = 0; i < len; i++)
         lines += payload[i] == '\n';
-    if (s->pending.len + len + 6 * lines + 2 > s->max_pending)
-        return ECO_ENOSPC;
+    return len + 6 * lines + 2;
+}
+
+void eco__sse_frame(eco_buf_t *out, const char *payload, size_t len)
+{
     /* One "data:" field per line: a newline inside the payload must not end the event. */
     size_t start = 0;
     for (size_t i = 0; i <= len; i++) {
         if (i < len && payload[i] != '\n')
             continue;
-        eco_buf_add(&s->pending, "data: ", 6);
-        eco_buf_add(&s->pending, payload + start, i - start);
-        eco_buf_addc(&s->pending, '\n');
+        eco_buf_add(out, "data: ", 6);
+        eco_buf_add(out, payload + start, i - start);
+        eco_buf_addc(out, '\n');
         start = i + 1;
     }
-    eco_buf_addc(&s->pending, '\n');
+    eco_buf_addc(out, '\n');
+}
+
+int eco_sse_data(eco_sse_t *s, const char *payload, size_t len)
+{
+    if (s->stopped || s->ended)
+        return ECO_EINVAL;
+    if (s->pending.len + eco__sse_frame_len(payload, len) > s->max_pending)
+        return ECO_ENOSPC;
+    eco__sse_frame(&s->pending, payload, len);
     flush(s);
     return 0;
 }

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# make test: builds (plain + ASan/UBSan), starts real PostgreSQL, Redis and Kafka with ecoctl on an
+# offset port range, runs every suite, stops everything, and prints one summary line per suite.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=$(nproc)
+export ECO_TEST_PORT_OFFSET=${ECO_TEST_PORT_OFFSET:-10000}
+RUN_DIR=$(mktemp -d /tmp/eco-test.XXXXXX)
+export ECO_TEST_RUN_DIR=$RUN_DIR
+ASAN_BIN=$ROOT/build/asan/bin
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+PY=$ROOT/.tools/venv/bin/python
+results=()
+failed=0
+
+step() { printf '\n=== %s ===\n' "$*"; }
+record() { # name rc
+  if [ "$2" -eq 0 ]; then results+=("PASS  $1"); else results+=("FAIL  $1"); failed=1; fi
+}
+
+ecoctl() { "$ROOT/build/bin/ecoctl" --root "$ROOT" --run-dir "$RUN_DIR" --port-offset "$ECO_TEST_PORT_OFFSET" --bin-dir "$ASAN_BIN" "$@"; }
+
+cleanup() {
+  step "stopping test dependencies"
+  ecoctl down >/dev/null 2>&1 || true
+  rm -rf "$RUN_DIR"
+}
+trap cleanup EXIT
+
+step "build (plain and ASan+UBSan)"
+make --no-print-directory -s -j"$JOBS" build || exit 1
+make --no-print-directory -s -j"$JOBS" BUILD=build/asan SAN=1 build build-tests || exit 1
+
+step "start PostgreSQL, Redis and Kafka (port offset $ECO_TEST_PORT_OFFSET)"
+if ! ecoctl up postgres redis kafka; then
+  ecoctl logs postgres 2>/dev/null | tail -20; ecoctl logs kafka 2>/dev/null | tail -20
+  echo "cannot start test dependencies"; exit 1
+fi
+port() { echo $(( $1 + ECO_TEST_PORT_OFFSET )); }
+export ECO_TEST_POSTGRES_URL="postgresql://eco@127.0.0.1:$(port 5432)/eco"
+export ECO_TEST_REDIS_URL="redis://127.0.0.1:$(port 6379)"
+export ECO_TEST_KAFKA_BROKERS="127.0.0.1:$(port 9092)"
+export ECO_BIN_DIR=$ASAN_BIN
+
+step "C unit tests (ASan+UBSan)"
+mapfile -t units < <(find build/asan/test -type f -perm -u+x -name 'test_*' | sort)
+bash tests/run_unit.sh "${units[@]}"; record "C unit tests (ASan+UBSan)" $?
+
+step "integration and black-box tests (pytest, real binaries and servers)"
+ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 "$PY" -m pytest -q -p no:cacheprovider tests/ ; record "pytest suites" $?
+
+step "summary"
+printf '%s\n' "${results[@]}"
+exit $failed
