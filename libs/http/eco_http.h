@@ -100,6 +100,10 @@ void eco_service_route(eco_service_t *svc, const char *method, const char *patte
 /* Called once when draining starts (SIGTERM), on the loop thread: e.g. start gRPC shutdown. */
 typedef void (*eco_service_drain_cb)(eco_service_t *svc, void *data);
 void eco_service_on_drain(eco_service_t *svc, eco_service_drain_cb cb, void *data);
+/* Runs fn(data) on its own thread when draining starts (e.g. a gRPC server's blocking graceful
+ * shutdown); the service does not exit before it returns or the grace period ends. */
+typedef void (*eco_service_blocking_fn)(void *data, long grace_ms);
+void eco_service_on_drain_blocking(eco_service_t *svc, eco_service_blocking_fn fn, void *data);
 /* Work that keeps the service from exiting while draining (e.g. gRPC calls, jobs) besides
  * in-flight HTTP requests: the drain waits until every hold is released or the grace expires. */
 void eco_service_hold(eco_service_t *svc);

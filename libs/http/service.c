@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -30,6 +31,11 @@ struct eco_service {
     atomic_long holds; /* other work that delays exit */
     eco_service_drain_cb drain_cb;
     void *drain_data;
+    struct {
+        eco_service_blocking_fn fn;
+        void *data;
+    } blocking[4];
+    size_t nblocking;
     uint64_t drain_deadline_ms;
     int drain_announced;
     h2o_multithread_receiver_t receiver;
@@ -138,6 +144,29 @@ void eco_service_on_drain(eco_service_t *svc, eco_service_drain_cb cb, void *dat
 {
     svc->drain_cb = cb;
     svc->drain_data = data;
+}
+
+typedef struct {
+    eco_service_t *svc;
+    eco_service_blocking_fn fn;
+    void *data;
+} blocking_job_t;
+
+static void *run_blocking(void *arg)
+{
+    blocking_job_t *j = arg;
+    j->fn(j->data, j->svc->cfg.shutdown_grace_ms);
+    eco_service_release(j->svc);
+    free(j);
+    return NULL;
+}
+
+void eco_service_on_drain_blocking(eco_service_t *svc, eco_service_blocking_fn fn, void *data)
+{
+    ECO_BUG_ON(svc->nblocking >= ECO_ARRAY_SIZE(svc->blocking));
+    svc->blocking[svc->nblocking].fn = fn;
+    svc->blocking[svc->nblocking].data = data;
+    svc->nblocking++;
 }
 
 void eco_service_hold(eco_service_t *svc)
@@ -478,6 +507,17 @@ static void begin_drain(eco_service_t *svc, int sig)
     eco_info("draining", ECO_KI("signal", sig), ECO_KI("inflight", svc->inflight), ECO_KI("grace_ms", svc->cfg.shutdown_grace_ms));
     if (svc->drain_cb)
         svc->drain_cb(svc, svc->drain_data);
+    for (size_t i = 0; i < svc->nblocking; i++) {
+        blocking_job_t *j = eco_calloc(1, sizeof(*j));
+        j->svc = svc;
+        j->fn = svc->blocking[i].fn;
+        j->data = svc->blocking[i].data;
+        eco_service_hold(svc);
+        pthread_t t;
+        if (pthread_create(&t, NULL, run_blocking, j) != 0)
+            eco_fatal("cannot start drain thread");
+        pthread_detach(t);
+    }
 }
 
 static void on_signal(h2o_socket_t *sock, const char *err)

@@ -11,7 +11,7 @@ static int grpc_port;
 
 static const eco_cfg_spec_t specs[] = {
     {"ECO_GRPC_PORT", ECO_CFG_PORT, "50052", 0, 0, NULL, "gRPC listen port", &grpc_port},
-    {"ECO_INDEX_DATA_DIR", ECO_CFG_STR, "./.run/data/index", 0, 0, NULL, "WAL and snapshot directory", &wal_dir},
+    {"ECO_INDEX_DATA_DIR", ECO_CFG_STR, "/var/lib/eco-base/index", 0, 0, NULL, "WAL and snapshot directory", &wal_dir},
     {"ECO_AI_SERVICE_URL", ECO_CFG_URL, "http://127.0.0.1:8001", 0, 0, NULL, "ai-service base URL (embeddings)",
      &ai_url},
 };

@@ -1,0 +1,59 @@
+/* ai-service: OpenAI-compatible REST and the eco.ai.v1.Inference gRPC API in front of the
+ * engine adapters. This stage: the model registry (ECO_MODELS_FILE), grpc.health.v1 on the gRPC
+ * port, and the readiness contract: 503 when no model has a healthy backend, "degraded" when
+ * some model has none, Kafka (job workers) reported only. */
+#include "backends.h"
+#include "eco_deps.h"
+#include "eco_http.h"
+#include "eco_rpc.h"
+#include "registry.h"
+
+#include <stdlib.h>
+
+static const char *models_file, *kafka, *pg_url, *redis_url;
+static int grpc_port;
+
+static const eco_cfg_spec_t specs[] = {
+    {"ECO_GRPC_PORT", ECO_CFG_PORT, "50051", 0, 0, NULL, "gRPC listen port (eco.ai.v1.Inference)", &grpc_port},
+    {"ECO_MODELS_FILE", ECO_CFG_STR, "deploy/local/models.yaml", 0, 0, NULL, "model registry (YAML)", &models_file},
+    ECO_DEPS_SPEC_KAFKA(&kafka),
+    ECO_DEPS_SPEC_POSTGRES(&pg_url),
+    ECO_DEPS_SPEC_REDIS(&redis_url),
+};
+
+static void shutdown_grpc(void *data, long grace_ms)
+{
+    eco_rpc_server_shutdown(data, grace_ms);
+}
+
+int main(int argc, char **argv)
+{
+    eco_service_opts_t opts = {.name = "ai-service", .default_http_port = 8001, .specs = specs,
+                               .nspecs = ECO_ARRAY_SIZE(specs)};
+    eco_service_t *svc = eco_service_new(&opts, argc, argv);
+    char err[512];
+    registry_t *reg = registry_load(models_file, err, sizeof(err));
+    if (!reg) {
+        fprintf(stderr, "ECO_MODELS_FILE: %s\n", err);
+        return 2;
+    }
+    backends_t *bk = backends_new(reg);
+    eco_ready_add("models", ECO_READY_REQUIRED, backends_check_models, bk);
+    eco_ready_add("kafka", ECO_READY_INFO, eco_deps_check_kafka, (void *)kafka);
+
+    char addr[80];
+    snprintf(addr, sizeof(addr), "%s:%d", eco_service_config(svc)->bind_addr, grpc_port);
+    eco_rpc_server_opts_t ro = {.addr = addr};
+    eco_rpc_server_t *rpc = eco_rpc_server_create(&ro);
+    eco_rpc_health_register(rpc, NULL, NULL, 0);
+    if (eco_rpc_server_start(rpc) < 0) {
+        eco_error("cannot listen for gRPC", ECO_KS("addr", addr));
+        return 1;
+    }
+    eco_service_on_drain_blocking(svc, shutdown_grpc, rpc);
+    int rc = eco_service_run(svc);
+    eco_rpc_server_destroy(rpc);
+    backends_free(bk);
+    registry_free(reg);
+    return rc;
+}
