@@ -52,6 +52,10 @@ build-tests: $(UNIT_BINS)
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
 	protoc-c --c_out=$(GEN) -Iproto $<
+# Generated sources are kept (not intermediates), and every generated object waits for every
+# generated header (jobs.proto includes inference.proto).
+.SECONDARY: $(PROTO_C) $(PROTO_C:.c=.h)
+$(PROTO_O): $(PROTO_C)
 $(GEN)/%.pb-c.o: $(GEN)/%.pb-c.c
 	$(CC) $(CFLAGS) -Wno-shadow -c $< -o $@
 $(BUILD)/lib/libeco_proto.a: $(PROTO_O)

@@ -11,8 +11,22 @@ void eco_buf_init(eco_buf_t *b, size_t max)
     b->max = max ? max : ECO_BUF_DEFAULT_MAX;
 }
 
+void eco_buf_init_fixed(eco_buf_t *b, char *storage, size_t size)
+{
+    memset(b, 0, sizeof(*b));
+    b->base = storage;
+    b->cap = size;
+    b->max = size - 1;
+    b->fixed = 1;
+    storage[0] = '\0';
+}
+
 void eco_buf_free(eco_buf_t *b)
 {
+    if (b->fixed) {
+        eco_buf_reset(b);
+        return;
+    }
     free(b->base);
     size_t max = b->max;
     memset(b, 0, sizeof(*b));
@@ -38,6 +52,7 @@ static int reserve(eco_buf_t *b, size_t n)
     size_t need = b->len + n + 1;
     if (need <= b->cap)
         return 0;
+    ECO_BUG_ON(b->fixed);
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need)
         cap *= 2;
@@ -183,6 +198,7 @@ const char *eco_buf_cstr(eco_buf_t *b)
 
 char *eco_buf_detach(eco_buf_t *b, size_t *len)
 {
+    ECO_BUG_ON(b->fixed);
     eco_buf_cstr(b);
     char *p = b->base;
     if (len)

@@ -61,15 +61,18 @@ typedef struct {
     size_t cap;
     size_t max;
     int overflow;
+    int fixed; /* storage is the caller's (eco_buf_init_fixed): never reallocated or freed */
 } eco_buf_t;
 
 #define ECO_BUF_DEFAULT_MAX (64u << 20)
 #define ECO_BUF_INIT                                                                                                   \
     {                                                                                                                  \
-        NULL, 0, 0, 0, 0                                                                                               \
+        NULL, 0, 0, 0, 0, 0                                                                                            \
     }
 
 void eco_buf_init(eco_buf_t *b, size_t max);
+/* A buffer over caller storage of `size` bytes (bound: size - 1 bytes of content). */
+void eco_buf_init_fixed(eco_buf_t *b, char *storage, size_t size);
 void eco_buf_free(eco_buf_t *b);
 void eco_buf_reset(eco_buf_t *b);
 void eco_buf_add(eco_buf_t *b, const void *p, size_t n);

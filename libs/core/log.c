@@ -95,10 +95,10 @@ void eco_log_kv(eco_log_level_t level, const char *msg, const eco_kv_t *kv, size
 {
     if (!eco_log_enabled(level))
         return;
-    static __thread eco_buf_t line;
-    if (line.max == 0)
-        eco_buf_init(&line, LOG_LINE_MAX);
-    eco_buf_reset(&line);
+    /* Thread-local storage, not heap: threads that log and exit leave nothing behind. */
+    static __thread char storage[LOG_LINE_MAX + 1];
+    eco_buf_t line;
+    eco_buf_init_fixed(&line, storage, sizeof(storage));
     eco_log_format(&line, level, msg, kv, n);
     if (!eco_buf_ok(&line)) {
         /* Too many fields to fit: keep the message, drop the fields, and say so. */
