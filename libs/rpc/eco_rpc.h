@@ -316,4 +316,12 @@ void eco_rpc_client_stream_cancel(eco_rpc_client_stream_t *st);
 /* Cancels the call if it has not ended and frees everything. */
 void eco_rpc_client_stream_free(eco_rpc_client_stream_t *st);
 
+/* ---------- for services ---------- */
+
+/* A server on bind_addr:port whose grpc.health.v1 follows eco_ready_status(); base may be NULL
+ * (defaults). Not started. Aborts on OOM. */
+eco_rpc_server_t *eco_rpc_server_for_service(const char *bind_addr, int port, const eco_rpc_server_opts_t *base);
+/* Graceful shutdown with the signature of a drain task (eco_service_on_drain_blocking). */
+void eco_rpc_drain(void *srv, long grace_ms);
+
 #endif

@@ -21,11 +21,6 @@ static const eco_cfg_spec_t specs[] = {
     ECO_DEPS_SPEC_REDIS(&redis_url),
 };
 
-static void shutdown_grpc(void *data, long grace_ms)
-{
-    eco_rpc_server_shutdown(data, grace_ms);
-}
-
 int main(int argc, char **argv)
 {
     eco_service_opts_t opts = {.name = "ai-service", .default_http_port = 8001, .specs = specs,
@@ -41,16 +36,10 @@ int main(int argc, char **argv)
     eco_ready_add("models", ECO_READY_REQUIRED, backends_check_models, bk);
     eco_ready_add("kafka", ECO_READY_INFO, eco_deps_check_kafka, (void *)kafka);
 
-    char addr[80];
-    snprintf(addr, sizeof(addr), "%s:%d", eco_service_config(svc)->bind_addr, grpc_port);
-    eco_rpc_server_opts_t ro = {.addr = addr};
-    eco_rpc_server_t *rpc = eco_rpc_server_create(&ro);
-    eco_rpc_health_register(rpc, NULL, NULL, 0);
-    if (eco_rpc_server_start(rpc) < 0) {
-        eco_error("cannot listen for gRPC", ECO_KS("addr", addr));
-        return 1;
-    }
-    eco_service_on_drain_blocking(svc, shutdown_grpc, rpc);
+    eco_rpc_server_t *rpc = eco_rpc_server_for_service(eco_service_config(svc)->bind_addr, grpc_port, NULL);
+    if (eco_rpc_server_start(rpc) < 0)
+        return 1; /* logged */
+    eco_service_on_drain_blocking(svc, eco_rpc_drain, rpc);
     int rc = eco_service_run(svc);
     eco_rpc_server_destroy(rpc);
     backends_free(bk);

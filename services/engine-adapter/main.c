@@ -3,6 +3,7 @@
  * contract (ready only while its engine is ready, by that engine's own health semantics). */
 #include "eco_engines.h"
 #include "eco_http.h"
+#include "eco_rpc.h"
 
 static const char *kind_name;
 static const char *engine_url;
@@ -23,5 +24,11 @@ int main(int argc, char **argv)
     static char health_url[1024];
     snprintf(health_url, sizeof(health_url), "%s%s", engine_url, kind->health_path);
     eco_ready_add("engine", ECO_READY_REQUIRED, eco_http_check_url, health_url);
-    return eco_service_run(svc);
+    eco_rpc_server_t *rpc = eco_rpc_server_for_service(eco_service_config(svc)->bind_addr, grpc_port, NULL);
+    if (eco_rpc_server_start(rpc) < 0)
+        return 1; /* logged */
+    eco_service_on_drain_blocking(svc, eco_rpc_drain, rpc);
+    int rc = eco_service_run(svc);
+    eco_rpc_server_destroy(rpc);
+    return rc;
 }

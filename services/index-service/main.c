@@ -2,6 +2,7 @@
  * This stage: the service skeleton with its readiness contract (WAL directory writable;
  * ai-service reported but not required). */
 #include "eco_http.h"
+#include "eco_rpc.h"
 
 #include <sys/stat.h>
 
@@ -26,5 +27,11 @@ int main(int argc, char **argv)
     snprintf(ai_health, sizeof(ai_health), "%s/health", ai_url);
     eco_ready_add("wal_dir", ECO_READY_REQUIRED, eco_http_check_writable_dir, (void *)wal_dir);
     eco_ready_add("ai-service", ECO_READY_INFO, eco_http_check_url, ai_health);
-    return eco_service_run(svc);
+    eco_rpc_server_t *rpc = eco_rpc_server_for_service(eco_service_config(svc)->bind_addr, grpc_port, NULL);
+    if (eco_rpc_server_start(rpc) < 0)
+        return 1; /* logged */
+    eco_service_on_drain_blocking(svc, eco_rpc_drain, rpc);
+    int rc = eco_service_run(svc);
+    eco_rpc_server_destroy(rpc);
+    return rc;
 }
