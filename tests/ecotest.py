@@ -94,7 +94,8 @@ class Service:
         return wait_until(check, timeout, what=f"{self.name} /ready == {status} {state or ''}")
 
     def output(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig=signal.SIGTERM, timeout=15):

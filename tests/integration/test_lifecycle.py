@@ -99,7 +99,15 @@ def test_grace_period_bounds_the_drain(deps, tmp_path, start_service):
     env = service_env("index-service", deps, tmp_path)
     env["ECO_SHUTDOWN_GRACE_MS"] = "500"
     svc = start_service("index-service", env)
-    t = threading.Thread(target=lambda: http("GET", svc.url + "/debug/sleep?ms=5000", timeout=10))
+    outcome = {}
+
+    def abandoned():
+        try:
+            outcome["resp"] = http("GET", svc.url + "/debug/sleep?ms=5000", timeout=10)
+        except OSError as e:  # the service exits at the end of its grace period
+            outcome["error"] = e
+
+    t = threading.Thread(target=abandoned)
     t.start()
     time.sleep(0.3)
     sent = time.monotonic()
@@ -107,6 +115,7 @@ def test_grace_period_bounds_the_drain(deps, tmp_path, start_service):
     assert svc.proc.wait(5) == 0
     assert time.monotonic() - sent < 1.5
     t.join(10)
+    assert "error" in outcome, "a request longer than the grace period cannot have completed"
 
 
 def test_oversized_body_gets_413_in_our_shape(deps, tmp_path, start_service):
