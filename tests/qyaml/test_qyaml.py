@@ -72,8 +72,14 @@ def test_invalid_fixture_fails_with_its_rule(fixture):
     rc, doc = validate_json(fixture)
     assert rc == 1
     assert doc["valid"] is False
-    errors = {e["rule"] for e in doc["errors"] if e["severity"] == "error"}
-    assert errors == expected, doc["errors"]
+    # Exactly one rule is broken, and nothing else is even warned about.
+    assert {e["rule"] for e in doc["errors"]} == expected, doc["errors"]
+    assert all(e["severity"] == "error" for e in doc["errors"])
+    # The message text is the documented one (the Rego policy copies it from docs/qyaml.md).
+    docs = (ROOT / "docs" / "qyaml.md").read_text()
+    for e in doc["errors"]:
+        if e["rule"] not in ("QY003", "QY014"):  # these carry a variable part
+            assert f"`{e['message']}`" in docs, e
     # The text form carries the same issues, one parseable line each.
     p = run("validate", fixture)
     assert p.returncode == 1
@@ -95,6 +101,9 @@ def test_valid_fixture_passes(fixture):
     assert doc["valid"] is True
     assert all(e["severity"] == "warning" for e in doc["errors"])
     assert {e["rule"] for e in doc["errors"]} == annotations(fixture, "expect-warning")
+    docs = (ROOT / "docs" / "qyaml.md").read_text()
+    for e in doc["errors"]:
+        assert f"`{e['message']}`" in docs, e
 
 
 def test_json_shape():
