@@ -3,12 +3,12 @@
 set -uo pipefail
 passed=0; failed=0; broken=()
 for t in "$@"; do
-  out=$(timeout 120 "$t" 2>&1); rc=$?
+  out=$(timeout 180 "$t" 2>&1); rc=$?
   printf '%s\n' "$out"
-  p=$(grep -c '^\[       OK \]' <<<"$out"); f=$(grep -c '^\[  FAILED  \] [^0-9]' <<<"$out")
-  passed=$((passed + p)); failed=$((failed + f))
-  if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then failed=$((failed + 1)); broken+=("$t (exit $rc)"); fi
+  ran=$(grep -c '^\[ RUN      \]' <<<"$out"); p=$(grep -c '^\[       OK \]' <<<"$out")
+  passed=$((passed + p)); failed=$((failed + ran - p))
+  if [ $rc -ne 0 ] && [ "$ran" -eq "$p" ]; then failed=$((failed + 1)); broken+=("$t (exit $rc)"); fi
 done
-[ ${#broken[@]} -eq 0 ] || printf 'crashed or timed out: %s\n' "${broken[@]}"
+[ ${#broken[@]} -eq 0 ] || printf 'crashed, leaked or timed out: %s\n' "${broken[@]}"
 echo "unit: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

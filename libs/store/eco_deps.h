@@ -15,10 +15,13 @@
 #define ECO_DEPS_SPEC_KAFKA(out)                                                                                       \
     {"ECO_KAFKA_BROKERS", ECO_CFG_STR, "127.0.0.1:9092", 0, 0, NULL, "Kafka bootstrap brokers (host:port,...)", (out)}
 
-/* Readiness checks (eco_ready_check_fn); data is the URL / broker list, borrowed for the
- * process lifetime. Each keeps one connection per checker thread and is bounded to ~1 s. */
-eco_dep_state_t eco_deps_check_postgres(void *url, char *detail, size_t len);
-eco_dep_state_t eco_deps_check_redis(void *url, char *detail, size_t len);
-eco_dep_state_t eco_deps_check_kafka(void *brokers, char *detail, size_t len);
+/* Registers a readiness check named `name` for the dependency, backed by an eco_store probe
+ * (one connection kept by the checker thread, each run bounded to ECO_DEPS_PROBE_TIMEOUT_MS).
+ * A URL that does not parse is a settings error: one line naming the variable, exit 2.
+ * Returns the probe (owned by the readiness registry for the process lifetime). */
+#define ECO_DEPS_PROBE_TIMEOUT_MS 1000
+struct eco_store_pg_probe *eco_deps_ready_postgres(const char *name, eco_ready_kind_t kind, const char *url);
+struct eco_store_redis_probe *eco_deps_ready_redis(const char *name, eco_ready_kind_t kind, const char *url);
+struct eco_store_kafka_probe *eco_deps_ready_kafka(const char *name, eco_ready_kind_t kind, const char *brokers);
 
 #endif

@@ -34,7 +34,7 @@ int main(int argc, char **argv)
     }
     backends_t *bk = backends_new(reg);
     eco_ready_add("models", ECO_READY_REQUIRED, backends_check_models, bk);
-    eco_ready_add("kafka", ECO_READY_INFO, eco_deps_check_kafka, (void *)kafka);
+    eco_deps_ready_kafka("kafka", ECO_READY_INFO, kafka);
 
     eco_rpc_server_t *rpc = eco_rpc_server_for_service(eco_service_config(svc)->bind_addr, grpc_port, NULL);
     if (eco_rpc_server_start(rpc) < 0)

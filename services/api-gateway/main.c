@@ -33,6 +33,14 @@ static int has_flag(int argc, char **argv, const char *flag)
     return 0;
 }
 
+static const char *flag_value(int argc, char **argv, const char *flag)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], flag) == 0)
+            return argv[i + 1];
+    return NULL;
+}
+
 /* --migrate: apply migrations and create the bootstrap admin, then exit (0 ok, 1 failure). */
 static int migrate(void)
 {
@@ -62,8 +70,17 @@ int main(int argc, char **argv)
     }
     if (has_flag(argc, argv, "--migrate"))
         return migrate();
-    eco_ready_add("postgres", ECO_READY_REQUIRED, eco_deps_check_postgres, (void *)pg_url);
-    eco_ready_add("redis", ECO_READY_INFO, eco_deps_check_redis, (void *)redis_url);
-    eco_ready_add("kafka", ECO_READY_INFO, eco_deps_check_kafka, (void *)kafka);
+    if (has_flag(argc, argv, "--create-key")) {
+        /* api-gateway --create-key --owner EMAIL [--name NAME] [--out FILE]: the dev key of `make run`. */
+        const char *owner = flag_value(argc, argv, "--owner"), *name = flag_value(argc, argv, "--name");
+        if (!owner) {
+            fprintf(stderr, "--create-key: expected --owner EMAIL\n");
+            return 2;
+        }
+        return bootstrap_create_key(pg_url, owner, name ? name : "dev", flag_value(argc, argv, "--out")) == 0 ? 0 : 1;
+    }
+    eco_deps_ready_postgres("postgres", ECO_READY_REQUIRED, pg_url);
+    eco_deps_ready_redis("redis", ECO_READY_INFO, redis_url);
+    eco_deps_ready_kafka("kafka", ECO_READY_INFO, kafka);
     return eco_service_run(svc);
 }

@@ -17,8 +17,8 @@ int main(int argc, char **argv)
     eco_service_opts_t opts = {.name = "job-poller", .default_http_port = 8003, .specs = specs,
                                .nspecs = ECO_ARRAY_SIZE(specs)};
     eco_service_t *svc = eco_service_new(&opts, argc, argv);
-    eco_ready_add("postgres", ECO_READY_REQUIRED, eco_deps_check_postgres, (void *)pg_url);
-    eco_ready_add("kafka", ECO_READY_REQUIRED, eco_deps_check_kafka, (void *)kafka);
-    eco_ready_add("redis", ECO_READY_INFO, eco_deps_check_redis, (void *)redis_url);
+    eco_deps_ready_postgres("postgres", ECO_READY_REQUIRED, pg_url);
+    eco_deps_ready_kafka("kafka", ECO_READY_REQUIRED, kafka);
+    eco_deps_ready_redis("redis", ECO_READY_INFO, redis_url);
     return eco_service_run(svc);
 }

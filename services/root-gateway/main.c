@@ -4,6 +4,7 @@
  *   - Redis down: 503 in fail-closed mode, reported but ready in fail-open mode. */
 #include "eco_deps.h"
 #include "eco_http.h"
+#include "eco_store.h"
 
 #include <stdatomic.h>
 #include <string.h>
@@ -24,10 +25,10 @@ static const eco_cfg_spec_t specs[] = {
  * authenticate known callers while PostgreSQL is down. */
 static atomic_long key_cache_entries;
 
-static eco_dep_state_t check_credentials(void *data, char *detail, size_t len)
+static eco_dep_state_t check_credentials(void *probe, char *detail, size_t len)
 {
     char pg[128] = "";
-    eco_dep_state_t st = eco_deps_check_postgres(data, pg, sizeof(pg));
+    eco_dep_state_t st = eco_store_pg_ready_check(probe, pg, sizeof(pg));
     long cached = atomic_load(&key_cache_entries);
     if (st == ECO_DEP_UP) {
         snprintf(detail, len, "postgres up; %ld cached keys", cached);
@@ -42,8 +43,8 @@ int main(int argc, char **argv)
     eco_service_opts_t opts = {.name = "root-gateway", .default_http_port = 8000, .specs = specs,
                                .nspecs = ECO_ARRAY_SIZE(specs)};
     eco_service_t *svc = eco_service_new(&opts, argc, argv);
-    eco_ready_add("postgres", ECO_READY_REQUIRED, check_credentials, (void *)pg_url);
-    eco_ready_add("redis", strcmp(redis_fail_mode, "closed") == 0 ? ECO_READY_REQUIRED : ECO_READY_INFO,
-                  eco_deps_check_redis, (void *)redis_url);
+    eco_ready_add("postgres", ECO_READY_REQUIRED, check_credentials, eco_deps_ready_postgres(NULL, 0, pg_url));
+    eco_deps_ready_redis("redis", strcmp(redis_fail_mode, "closed") == 0 ? ECO_READY_REQUIRED : ECO_READY_INFO,
+                         redis_url);
     return eco_service_run(svc);
 }
