@@ -66,7 +66,7 @@ $(BUILD)/lib/libeco_proto.a: $(PROTO_O)
 $(BUILD)/obj/%.o: %.c $(PROTO_C)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/test -name '*.d' 2>/dev/null)
 
 define LIB_RULE
 $(BUILD)/lib/libeco_$(1).a: $(call lib_objs,$(1))
@@ -88,7 +88,7 @@ $(foreach t,$(TOOLNAMES),$(eval $(call BIN_RULE,tools/$(t),$(t))))
 # Unit tests: one binary per test_*.c, linked with cmocka and all libs.
 $(BUILD)/test/%: %.c $(LIB_ARCHIVES)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDSAN) -o $@ $< $(LINK) -lcmocka
+	$(CC) $(CFLAGS) $(LDSAN) -MMD -MP -o $@ $< $(LINK) -lcmocka
 
 # ---- top-level workflows ----
 deps:

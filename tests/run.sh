@@ -24,7 +24,7 @@ ecoctl() { "$ROOT/build/bin/ecoctl" --root "$ROOT" --run-dir "$RUN_DIR" --port-o
 
 cleanup() {
   step "stopping test dependencies"
-  ecoctl down >/dev/null 2>&1 || true
+  ecoctl clean >/dev/null 2>&1 || true  # down, then remove data (also any /var/tmp data dirs)
   rm -rf "$RUN_DIR"
 }
 trap cleanup EXIT

@@ -10,15 +10,13 @@
 
 #include <stdlib.h>
 
-static const char *models_file, *kafka, *pg_url, *redis_url;
+static const char *models_file, *kafka;
 static int grpc_port;
 
 static const eco_cfg_spec_t specs[] = {
     {"ECO_GRPC_PORT", ECO_CFG_PORT, "50051", 0, 0, NULL, "gRPC listen port (eco.ai.v1.Inference)", &grpc_port},
     {"ECO_MODELS_FILE", ECO_CFG_STR, "deploy/local/models.yaml", 0, 0, NULL, "model registry (YAML)", &models_file},
     ECO_DEPS_SPEC_KAFKA(&kafka),
-    ECO_DEPS_SPEC_POSTGRES(&pg_url),
-    ECO_DEPS_SPEC_REDIS(&redis_url),
 };
 
 int main(int argc, char **argv)

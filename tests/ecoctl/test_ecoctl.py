@@ -3,13 +3,15 @@
 `deps`) that starts the real PostgreSQL, Redis and Kafka from deploy/local/services.yaml.
 
 Every ecoctl call has a timeout. Every process a test starts carries a random token in its
-environment; the `stack` fixture stops the stacks and fails the test if any such process is left.
+environment; the `stacks` fixture stops them and fails the test if any such process is left.
 """
 import json
 import os
 import pathlib
 import pwd
 import random
+import re
+import select
 import shutil
 import signal
 import socket
@@ -131,7 +133,7 @@ class Stack:
 
     def popen(self, *args):
         return subprocess.Popen(self.args() + list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env=self.env, stdin=subprocess.DEVNULL, start_new_session=True)
+                                env=self.env, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def procs(self):
         return processes_matching(self.token)
@@ -350,6 +352,17 @@ def test_down_leaves_no_orphans(stacks):
     assert not st.procs(), describe(st.procs())
 
 
+def test_down_stops_services_no_longer_in_the_manifest(stacks, tmp_path):
+    ev = tmp_path / "events"
+    st = stacks({"services": {"a": recorded(ev, "a"), "old": recorded(ev, "old")}})
+    st.ecoctl("up", expect=0)
+    st.write({"services": {"a": recorded(ev, "a")}})
+    r = st.ecoctl("down", expect=0)
+    assert "old: not in" in r.stdout
+    assert events_of(ev)[2:] == ["stop old", "stop a"]
+    assert not st.procs()
+
+
 def test_health_command_reports_unhealthy_service(stacks, tmp_path):
     flag = tmp_path / "flag"
     flag.write_text("ok")
@@ -398,7 +411,7 @@ def test_stale_pid_files_are_detected_and_cleaned(stacks, tmp_path):
         assert {row[1] for row in st.status().values()} == {"stopped"}
         st.pidfile("reused").write_text(f"{bystander.pid} {start - 1} {boot}\n")
         r = st.ecoctl("up", expect=0)
-        assert "reused: removed a stale PID file" in r.stdout
+        assert "reused: removed a stale PID file" in r.stderr
         assert st.pid("reused") != bystander.pid
         st.ecoctl("down", expect=0)
         assert bystander.poll() is None, "ecoctl killed a process that was not its own"
@@ -480,10 +493,11 @@ def test_logs_command(stacks):
     r = st.ecoctl("logs", "a", expect=0)
     assert "hello from a\n" in r.stdout and "oops a\n" in r.stdout and "| hello" not in r.stdout
     r = st.ecoctl("logs", expect=0)
-    assert "a | hello from a" in r.stdout and "b | oops b" in r.stdout and "b | no newline at end" in r.stdout
+    for line in ("a | hello from a", "b | oops b", "b | no newline at end"):
+        assert line in r.stdout, r.stdout
     p = st.popen("logs", "-f", "a")
     try:
-        assert "hello from a" in p.stdout.readline() or "hello from a" in p.stdout.readline()
+        Reader(p).until([r"^hello from a$"], 10)
         p.send_signal(signal.SIGINT)
         assert p.wait(10) == 0
     finally:
@@ -492,17 +506,32 @@ def test_logs_command(stacks):
             p.wait(5)
 
 
-def read_until(proc, needles, timeout):
-    """Reads proc's stdout lines until every needle has appeared; returns the text read."""
-    seen, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if all(any(n in s for s in seen) for n in needles):
-            return "".join(seen)
-    raise AssertionError(f"did not see {needles} within {timeout}s; got:\n{''.join(seen)}")
+class Reader:
+    """Reads a child's stdout without ever blocking past a deadline."""
+
+    def __init__(self, proc):
+        self.proc, self.text = proc, ""
+
+    def until(self, patterns, timeout):
+        """Reads until every regex in patterns matches (multiline) what was read since the start."""
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while not all(re.search(p, self.text, re.M) for p in patterns):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"did not see {patterns} within {timeout}s; got:\n{self.text}")
+            if select.select([fd], [], [], min(left, 0.5))[0]:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise AssertionError(f"output ended before {patterns}; got:\n{self.text}")
+                self.text += chunk.decode(errors="replace")
+        return self.text
+
+    def rest(self, timeout):
+        """Everything until the process exits (bounded)."""
+        out, _ = self.proc.communicate(timeout=timeout)
+        self.text += out.decode(errors="replace")
+        return self.text
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -519,17 +548,16 @@ def test_run_follows_logs_and_stops_everything_on_signal(stacks, sig):
     (st.run_dir / "dev.key").write_text("eco_test_key_123\n")
     p = st.popen("run")
     try:
-        out = read_until(p, ["a | hello from a", "a | oops a", "tree | tree up", "dev API key",
-                             f"http://127.0.0.1:{base}"], 30)
-        assert "eco_test_key_123" in out
-        assert get_status(f"http://127.0.0.1:{base}/") == 200
-        # a request shows up in web's log, followed live
-        read_until(p, ["web | "], 10)
+        rd = Reader(p)
+        rd.until([r"^a +\| hello from a$", r"^a +\| oops a$", r"^tree +\| tree up$", r"dev API key.*: eco_test_key_123$",
+                  rf"^  web +\d+ +http://127\.0\.0\.1:{base}$"], 30)
+        assert get_status(f"http://127.0.0.1:{base}/?from-test") == 200
+        rd.until([r'^web +\| .*"GET /\?from-test HTTP'], 10)  # followed live
         p.send_signal(sig)
-        rest, _ = p.communicate(timeout=60)
-        assert p.returncode == 0, rest
-        assert "stopping tree" in rest and "stopping web" in rest
-        assert rest.index("stopping tree") < rest.index("stopping a")
+        out = rd.rest(60)
+        assert p.returncode == 0, out
+        stopping = out[out.index("stopping everything"):]
+        assert re.findall(r"^stopping (\S+) \(pid", stopping, re.M) == ["tree", "a", "web"], out
     finally:
         if p.poll() is None:
             p.kill()
@@ -538,10 +566,75 @@ def test_run_follows_logs_and_stops_everything_on_signal(stacks, sig):
     assert not list((st.run_dir / "pids").iterdir())
 
 
+def test_run_returns_when_everything_was_stopped_elsewhere(stacks):
+    st = stacks({"services": {"a": chatty("a"), "b": chatty("b")}})
+    p = st.popen("run")
+    try:
+        rd = Reader(p)
+        rd.until([r"^b +\| hello from b$"], 30)
+        st.ecoctl("down", expect=0)
+        out = rd.rest(30)
+        assert p.returncode == 0, out
+        assert "no service is running any more" in out
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(5)
+
+
+def test_run_interrupted_while_starting_leaves_nothing(stacks):
+    st = stacks({"services": {
+        "a": chatty("a"),
+        "slow": {"command": ["sh", "-c", "sleep 1000 & sleep 1000"], "depends_on": ["a"],
+                 "health": {"cmd": ["false"], "start_timeout_ms": 60000}},
+    }})
+    p = st.popen("run")
+    try:
+        rd = Reader(p)
+        rd.until([r"^starting slow$"], 30)
+        wait_until(lambda: len(st.procs()) >= 4, 5, "slow's processes")
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out = rd.rest(30)
+        assert time.monotonic() - t0 < 10
+        assert p.returncode == 1, out
+        assert "interrupted while starting slow" in out
+        assert re.findall(r"^stopping (\S+) \(pid", out, re.M) == ["slow", "a"], out
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(5)
+    assert not st.procs(), describe(st.procs())
+
+
+def test_second_signal_skips_the_grace_period(stacks):
+    st = stacks({"services": {"stubborn": {
+        "command": ["sh", "-c", 'trap "" TERM; echo ready; while :; do sleep 0.1; done'],
+        "stop_grace_ms": 60000}}})
+    p = st.popen("run")
+    try:
+        rd = Reader(p)
+        rd.until([r"^stubborn +\| ready$"], 30)
+        p.send_signal(signal.SIGINT)
+        rd.until([r"^stopping stubborn \(pid"], 10)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out = rd.rest(20)
+        assert time.monotonic() - t0 < 5, out
+        assert p.returncode == 0, out
+        assert "sending SIGKILL" in out
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(5)
+    assert not st.procs(), describe(st.procs())
+
+
 def test_run_rolls_back_on_critical_failure(stacks):
     st = stacks({"services": {"a": chatty("a"), "bad": {"command": ["false"], "depends_on": ["a"]}}})
     p = st.popen("run")
-    out, _ = p.communicate(timeout=60)
+    out = Reader(p).rest(60)
     assert p.returncode == 1, out
     assert "bad failed to start and is critical" in out
     assert not st.procs()
@@ -559,11 +652,11 @@ def test_user_switch_and_data_dir_outside_untraversable_run_dir(stacks, tmp_path
         "health": {"cmd": ["test", "-s", "${DATA}/uid"], "interval_ms": 20},
     }}})
     os.chmod(st.dir, 0o700)  # the run dir's parent is not traversable by other users
+    link = st.run_dir / "data" / "svc"
     try:
         for _ in range(2):
             st.ecoctl("up", expect=0)
             st.ecoctl("down", expect=0)
-        link = st.run_dir / "data" / "svc"
         if os.geteuid() == 0:
             nobody = pwd.getpwnam("nobody")
             assert link.is_symlink()
@@ -577,6 +670,9 @@ def test_user_switch_and_data_dir_outside_untraversable_run_dir(stacks, tmp_path
             real = link
             assert (link / "uid").read_text().strip() == str(os.geteuid())
             assert (link / "init-uid").read_text().split() == [str(os.geteuid())]
+        st.ecoctl("clean", expect=0)
+        assert not real.exists() and not link.exists() and not real.parent.exists()
+        assert not st.run_dir.exists()
     finally:
         if os.geteuid() == 0 and link.is_symlink():
             shutil.rmtree(pathlib.Path(os.readlink(link)).parent, ignore_errors=True)
@@ -622,6 +718,8 @@ def test_real_postgres_redis_kafka_from_services_yaml(tmp_path):
         link = run_dir / "data" / "postgres"
         if link.is_symlink():
             external.append(pathlib.Path(os.readlink(link)).parent)
+        if os.geteuid() == 0:  # pytest's temp root is mode 0700: the postgres user cannot reach the run dir
+            assert link.is_symlink() and external[0].name.startswith("eco-base-"), list(link.parent.iterdir())
         r = ecoctl("health")
         assert r.returncode == 0 and "postgres: healthy" in r.stdout and "redis: healthy" in r.stdout, r.stdout
         pg = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(5432 + offset), "-U", "eco", "-d", "eco", "-tAc",
@@ -646,8 +744,11 @@ def test_real_postgres_redis_kafka_from_services_yaml(tmp_path):
         assert r.returncode == 0, r.stdout + r.stderr
         wait_until(lambda: not ours(), 10, "no process left")
         assert all(port_free(p + offset) for p in needed)
+        r = ecoctl("clean", timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert not any(d.exists() for d in external) and not run_dir.exists()
     finally:
-        ecoctl("down", timeout=120)
+        ecoctl("clean", timeout=120)
         for pid in ours():
             os.kill(pid, signal.SIGKILL)
         for d in external:
