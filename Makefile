@@ -103,8 +103,9 @@ test: deps
 test-unit: $(UNIT_BINS)
 	@bash tests/run_unit.sh $(UNIT_BINS)
 
+# Every C unit test on the ASan+UBSan build (with the real servers the store tests need).
 sanitize: deps
-	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build/asan SAN=1 test-unit
+	@bash tests/run.sh --unit-only
 
 bench: deps build
 	@bash bench/run.sh

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # make test: builds (plain + ASan/UBSan), starts real PostgreSQL, Redis and Kafka with ecoctl on an
 # offset port range, runs every suite, stops everything, and prints one summary line per suite.
+# Usage: tests/run.sh [--unit-only]   (--unit-only: `make sanitize`, the C unit tests alone)
 set -uo pipefail
 cd "$(dirname "$0")/.."
+UNIT_ONLY=0
+[ "${1:-}" = "--unit-only" ] && UNIT_ONLY=1
 ROOT=$PWD
 JOBS=$(nproc)
 export ECO_TEST_PORT_OFFSET=${ECO_TEST_PORT_OFFSET:-10000}
@@ -47,6 +50,8 @@ export ECO_BIN_DIR=$ASAN_BIN
 step "C unit tests (ASan+UBSan)"
 mapfile -t units < <(find build/asan/test -type f -perm -u+x -name 'test_*' | sort)
 bash tests/run_unit.sh "${units[@]}"; record "C unit tests (ASan+UBSan)" $?
+
+if [ $UNIT_ONLY = 1 ]; then printf '%s\n' "${results[@]}"; exit $failed; fi
 
 step "integration and black-box tests (pytest, real binaries and servers)"
 ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 "$PY" -m pytest -q -p no:cacheprovider tests/ ; record "pytest suites" $?
