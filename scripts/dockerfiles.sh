@@ -9,9 +9,16 @@ BASE_TAG=bookworm-20250520   # pinned Debian snapshot, the same as the build mac
 BUILD_DEPS="build-essential pkg-config protobuf-c-compiler libh2o-evloop-dev libgrpc-dev libprotobuf-c-dev \
 libpq-dev libhiredis-dev librdkafka-dev libjansson-dev libyaml-dev libssl-dev libargon2-dev libcurl4-openssl-dev"
 
-runtime_pkgs() { # binary -> sorted Debian packages owning its shared libraries
-  ldd "$1" | awk '$3 ~ /^\// {print $3}' | while read -r lib; do
-    { dpkg -S "$(readlink -f "$lib")" 2>/dev/null || true; } | cut -d: -f1 | sort -u
+runtime_pkgs() { # binary -> sorted Debian packages owning its shared libraries (fails if one has none)
+  local lib real pkg
+  for lib in $(ldd "$1" | awk '$3 ~ /^\// {print $3}'); do
+    real=$(readlink -f "$lib")
+    pkg=""
+    for c in "$lib" "$real" "${real/\/usr\/lib\//\/lib\/}"; do  # merged /usr: dpkg knows one of them
+      pkg=$(dpkg -S "$c" 2>/dev/null | cut -d: -f1 | sort -u | head -n1) && [ -n "$pkg" ] && break
+    done
+    [ -n "$pkg" ] || { echo "dockerfiles: no Debian package owns $lib" >&2; return 1; }
+    echo "$pkg"
   done | grep -v -E '^(libc6|libgcc-s1|libstdc\+\+6)$' | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
 

@@ -15,14 +15,30 @@ IMAGES = {"root-gateway": "services/root-gateway", "api-gateway": "services/api-
 BASE = {"libc6", "libgcc-s1", "libstdc++6"}
 
 
+def dpkg_owners():
+    """Path -> package, from dpkg's own file lists (one pass; `dpkg -S` per library is slow)."""
+    owners = {}
+    for lst in pathlib.Path("/var/lib/dpkg/info").glob("*.list"):
+        pkg = lst.stem.split(":")[0]
+        for line in lst.read_text(errors="replace").splitlines():
+            if ".so" in line:
+                owners[line] = pkg
+    return owners
+
+
+OWNERS = dpkg_owners()
+
+
 def linked_packages(binary):
     out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, timeout=30, check=True).stdout
     pkgs = set()
     for lib in re.findall(r"=> (/\S+)", out):
         real = str(pathlib.Path(lib).resolve())
-        r = subprocess.run(["dpkg", "-S", real], capture_output=True, text=True, timeout=30)
-        assert r.returncode == 0, f"no Debian package owns {real}"
-        pkgs.add(r.stdout.split(":")[0])
+        # merged /usr: dpkg may know a library under /lib or under /usr/lib
+        candidates = [lib, real, real.replace("/usr/lib/", "/lib/", 1), lib.replace("/lib/", "/usr/lib/", 1)]
+        found = [OWNERS[c] for c in candidates if c in OWNERS]
+        assert found, f"no Debian package owns {lib}"
+        pkgs.add(found[0])
     return pkgs - BASE
 
 
