@@ -4,6 +4,7 @@
 #include "eco_rpc.h"
 #include "grpc/health/v1/health.pb-c.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +13,7 @@
 typedef struct {
     const char *address; /* borrowed from the registry */
     eco_rpc_channel_t *ch;
-    int healthy;
+    atomic_int healthy; /* written by the readiness thread, read by request handlers */
 } probe_t;
 
 struct backends {
@@ -69,7 +70,7 @@ eco_dep_state_t backends_check_models(void *data, char *detail, size_t len)
 {
     backends_t *b = data;
     for (size_t i = 0; i < b->nprobes; i++)
-        b->probes[i].healthy = probe(&b->probes[i]);
+        atomic_store(&b->probes[i].healthy, probe(&b->probes[i]));
     size_t served = 0, unserved = 0;
     eco_buf_t names;
     eco_buf_init(&names, len);
@@ -77,7 +78,7 @@ eco_dep_state_t backends_check_models(void *data, char *detail, size_t len)
         const reg_model_t *model = &b->reg->models[m];
         int any = 0;
         for (size_t k = 0; k < model->nbackends && !any; k++)
-            any = probe_for(b, model->backends[k].address)->healthy;
+            any = backends_healthy(b, model->backends[k].address);
         if (any) {
             served++;
         } else {
@@ -91,4 +92,12 @@ eco_dep_state_t backends_check_models(void *data, char *detail, size_t len)
     if (served == 0)
         return ECO_DEP_DOWN;
     return unserved ? ECO_DEP_DEGRADED : ECO_DEP_UP;
+}
+
+int backends_healthy(const backends_t *b, const char *address)
+{
+    for (size_t i = 0; i < b->nprobes; i++)
+        if (strcmp(b->probes[i].address, address) == 0)
+            return atomic_load(&b->probes[i].healthy);
+    return 0;
 }

@@ -16,4 +16,7 @@ void backends_free(backends_t *b);
  * model has any. */
 eco_dep_state_t backends_check_models(void *data, char *detail, size_t len);
 
+/* Latest probe result for an adapter address: 1 healthy, 0 not (or never probed). Any thread. */
+int backends_healthy(const backends_t *b, const char *address);
+
 #endif

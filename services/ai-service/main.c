@@ -6,6 +6,7 @@
 #include "eco_deps.h"
 #include "eco_http.h"
 #include "eco_rpc.h"
+#include "models.h"
 #include "registry.h"
 
 #include <stdlib.h>
@@ -33,6 +34,10 @@ int main(int argc, char **argv)
     backends_t *bk = backends_new(reg);
     eco_ready_add("models", ECO_READY_REQUIRED, backends_check_models, bk);
     eco_deps_ready_kafka("kafka", ECO_READY_INFO, kafka);
+    static models_ctx_t models;
+    models_init(&models, reg, bk);
+    eco_service_route(svc, "GET", "/v1/models", models_list, &models);
+    eco_service_route(svc, "GET", "/v1/models/{model}", models_get, &models);
 
     eco_rpc_server_t *rpc = eco_rpc_server_for_service(eco_service_config(svc)->bind_addr, grpc_port, NULL);
     if (eco_rpc_server_start(rpc) < 0)
