@@ -316,12 +316,16 @@ venv() {
   stamp_set venv "$key" "$("$T/venv/bin/pip" freeze | tr '\n' ' ')"
 }
 
+# ---------------------------------------------------------------- offline schemas
+schemas() { bash "$ROOT/scripts/schemas.sh" || die "offline schemas failed"; }
+
 # ---------------------------------------------------------------- main
 main() {
   local t0; t0=$(now)
   if [ $CHECK = 1 ]; then
     [ "$(readlink "$ROOT/.tools")" = "$T" ] || { STEP=layout; missing "$ROOT/.tools -> $T"; }
     step debian debian; step faiss faiss_c; step go-tools go_tools; step kafka kafka; step venv venv
+    bash "$ROOT/scripts/schemas.sh" --check >/dev/null || { STEP=schemas; missing "offline schemas $T/schemas"; }
     say "check $(secs "$t0")s: $([ $MISSING = 0 ] && echo complete || echo INCOMPLETE)"
     exit $MISSING
   fi
@@ -336,6 +340,7 @@ main() {
   step venv venv
   STEP=go-tools; wait "$GOPID" || { GOPID=; die "Go tools failed (logs: $T/logs/go-*.log)"; }
   GOPID=
+  step schemas schemas  # needs the venv (Kubernetes schemas) and Go (CRD modules)
   say "total $(secs "$t0")s"
 }
 main

@@ -27,7 +27,6 @@ ARGO_CRDS=(manifests/crds/application-crd.yaml manifests/crds/applicationset-crd
            manifests/crds/appproject-crd.yaml)
 GEN_REV=3                               # bump when the converter below changes
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 T=${ECO_TOOLS_DIR:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache/eco-base}
 T=${T%/}
 OUT=$T/schemas
@@ -61,17 +60,19 @@ TMP=$(mktemp -d "$T/schemas.tmp.XXXXXX"); trap 'rm -rf "$TMP"' EXIT
 # ---- Kubernetes: the kubernetes-validate wheel (PyPI), via pip download; no install needed.
 WHEEL_DIR=$T/wheels
 mkdir -p "$WHEEL_DIR"
-whl=$(ls "$WHEEL_DIR"/kubernetes_validate-"$KV_VERSION"-*.whl 2>/dev/null | head -n1 || true)
+whl=$(find "$WHEEL_DIR" -maxdepth 1 -name "kubernetes_validate-$KV_VERSION-*.whl" | head -n1)
 if [ -z "$whl" ]; then
   PIP=$T/venv/bin/pip; [ -x "$PIP" ] || PIP="python3 -m pip"
   say "pip download kubernetes-validate==$KV_VERSION"
   $PIP download -q --disable-pip-version-check --no-deps "kubernetes-validate==$KV_VERSION" -d "$WHEEL_DIR" >>"$LOG" 2>&1 ||
     { tail -n 20 "$LOG" >&2; die "pip download kubernetes-validate failed"; }
-  whl=$(ls "$WHEEL_DIR"/kubernetes_validate-"$KV_VERSION"-*.whl | head -n1)
+  whl=$(find "$WHEEL_DIR" -maxdepth 1 -name "kubernetes_validate-$KV_VERSION-*.whl" | head -n1)
+  [ -n "$whl" ] || die "pip download gave no kubernetes-validate wheel"
 fi
 
 # ---- CRDs: operator Go modules (Go module proxy).
 export GOPATH=$T/go GOMODCACHE=$T/go/pkg/mod GOCACHE=$T/go/cache GOFLAGS=-mod=mod GOTOOLCHAIN=local
+for d in "$T"/toolchain/go*/bin; do [ -x "$d/go" ] && PATH=$d:$PATH; done   # deps.sh's Go, if it fetched one
 command -v go >/dev/null || die "need go (scripts/deps.sh installs it)"
 moddir() {
   local d

@@ -56,6 +56,9 @@ if [ $UNIT_ONLY = 1 ]; then printf '%s\n' "${results[@]}"; exit $failed; fi
 step "integration and black-box tests (pytest, real binaries and servers)"
 ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 "$PY" -m pytest -q -p no:cacheprovider tests/ ; record "pytest suites" $?
 
+step "deployment checks (policies, .qyaml, chart, schemas, workflows, Dockerfiles)"
+bash tests/deploy/check.sh; record "deployment checks" $?
+
 step "fuzzing (libFuzzer, ${ECO_FUZZ_SECONDS:-60} s per target)"
 bash tests/fuzz/run.sh; record "fuzz targets" $?
 

@@ -50,7 +50,7 @@ def stages(text):
 def test_dockerfile(name):
     text = (ROOT / IMAGES[name] / "Dockerfile").read_text()
     build, runtime = stages(text)
-    assert re.match(r"debian:bookworm-\d{8} AS build", build) and re.match(r"debian:bookworm-\d{8}-slim", runtime)
+    assert re.match(r"debian:12\.\d+ AS build", build) and re.match(r"debian:12\.\d+-slim", runtime)
     for m in re.finditer(r"^COPY (?!--from)(.+)$", text, flags=re.M):
         *sources, _dest = m.group(1).split()
         for src in sources:
