@@ -1,7 +1,9 @@
 /* Upstream HTTP/1.1 client on h2o_http1client with a keep-alive socket pool per origin. */
 #include "eco_http.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 struct eco_http_upstream {
     eco_service_t *svc;
@@ -22,6 +24,9 @@ struct eco_http_client_req {
     int in_cb;     /* a user callback is running */
     int cancelled; /* cancel asked for while in a callback */
     int paused;
+    h2o_socket_cb paused_read; /* the client's reader, which h2o_socket_read_stop forgets */
+    int chunked;               /* the response body is chunked */
+    int keepalive;             /* the server means to keep the connection open after the response */
 };
 
 eco_http_upstream_t *eco_http_upstream_new(eco_service_t *svc, const char *base_url, size_t max_conns,
@@ -59,11 +64,27 @@ static void req_free(eco_http_client_req_t *r)
     free(r);
 }
 
+/* h2o 2.2 reports a peer that closes right after a complete chunk as the end of the body
+ * ("browsers ignore a missing 0-chunk"), so a stream cut between two events looks complete.
+ * After a real last chunk a keep-alive connection is still open; after a cut it is not. */
+static int closed_early(eco_http_client_req_t *r, h2o_http1client_t *client)
+{
+    if (!r->chunked || !r->keepalive || !client->sock)
+        return 0;
+    char c;
+    ssize_t n = recv(h2o_socket_get_fd(client->sock), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 static int on_body(h2o_http1client_t *client, const char *errstr)
 {
     eco_http_client_req_t *r = client->data;
     int eos = errstr == h2o_http1client_error_is_eos;
     const char *err = eos ? NULL : errstr;
+    if (eos && closed_early(r, client)) {
+        eos = 0;
+        err = "connection closed before the end of the chunked body";
+    }
     h2o_buffer_t *in = client->sock ? client->sock->input : NULL;
     r->in_cb = 1;
     if (in && in->size > 0 && !err) {
@@ -100,6 +121,14 @@ static h2o_http1client_body_cb on_head(h2o_http1client_t *client, const char *er
         req_free(r);
         return NULL;
     }
+    r->keepalive = minor >= 1;
+    for (size_t i = 0; i < nheaders; i++) {
+        if (headers[i].name == &H2O_TOKEN_TRANSFER_ENCODING->buf)
+            r->chunked = h2o_memis(headers[i].value.base, headers[i].value.len, H2O_STRLIT("chunked"));
+        else if (headers[i].name == &H2O_TOKEN_CONNECTION->buf)
+            r->keepalive =
+                h2o_contains_token(headers[i].value.base, headers[i].value.len, H2O_STRLIT("keep-alive"), ',');
+    }
     r->cbs.on_head(r, NULL, status, headers, nheaders, r->data);
     if (eos && !r->cancelled)
         r->cbs.on_body(r, NULL, NULL, 0, 1, r->data);
@@ -122,6 +151,16 @@ static h2o_http1client_head_cb on_connect(h2o_http1client_t *client, const char 
         r->client = NULL;
         req_free(r);
         return NULL;
+    }
+    if (r->cbs.on_connect) {
+        r->in_cb = 1;
+        r->cbs.on_connect(r, r->data);
+        r->in_cb = 0;
+        if (r->cancelled) {
+            r->client = NULL;
+            req_free(r);
+            return NULL; /* h2o closes the connection */
+        }
     }
     r->iov = h2o_iovec_init(r->reqbuf.base, r->reqbuf.len);
     *reqbufs = &r->iov;
@@ -166,15 +205,18 @@ void eco_http_client_pause(eco_http_client_req_t *r)
 {
     if (r->client && r->client->sock && !r->paused) {
         r->paused = 1;
+        r->paused_read = r->client->sock->_cb.read;
         h2o_socket_read_stop(r->client->sock);
     }
 }
 
 void eco_http_client_resume(eco_http_client_req_t *r)
 {
-    /* h2o 2.2 has no public resume for the client: restart reading with its own callback. */
+    /* h2o 2.2 has no public resume for the client: restart reading with the callback saved at
+     * pause time (h2o_socket_read_stop clears it). */
     if (r->client && r->client->sock && r->paused) {
         r->paused = 0;
-        h2o_socket_read_start(r->client->sock, r->client->sock->_cb.read);
+        if (r->paused_read)
+            h2o_socket_read_start(r->client->sock, r->paused_read);
     }
 }

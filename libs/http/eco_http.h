@@ -159,8 +159,19 @@ int eco_sse_data(eco_sse_t *sse, const char *payload, size_t len);
 int eco_sse_raw(eco_sse_t *sse, const char *bytes, size_t len);
 /* Ends the stream after everything queued has been sent. */
 void eco_sse_end(eco_sse_t *sse);
+/* Ends the stream abruptly once the send in flight (if any) completes: whatever is still queued
+ * is dropped and no terminator is written (HTTP/1.1: h2o writes a broken chunk instead of the
+ * last chunk and closes the connection; HTTP/2: the stream is reset). */
+void eco_sse_abort(eco_sse_t *sse);
 /* Bytes queued but not yet handed to h2o. */
 size_t eco_sse_pending(const eco_sse_t *sse);
+
+/* The same writer for any streamed body (e.g. application/x-ndjson): starts a 200 response with
+ * this content type; write it with eco_sse_raw (no framing added), end it with eco_sse_end or
+ * eco_sse_abort. flush_headers = 1 sends the status line and headers at once instead of with the
+ * first bytes (HTTP/1.x; HTTP/2 sends them with the first bytes). */
+eco_sse_t *eco_http_stream_start(eco_http_call_t *call, const char *content_type, size_t max_pending, int flush_headers,
+                                 eco_sse_event_cb cb, void *data);
 
 /* ---- readiness checks for eco_ready_add (run on checker threads) ---- */
 
@@ -197,12 +208,16 @@ eco_http_upstream_t *eco_http_upstream_new(eco_service_t *svc, const char *base_
 
 typedef struct eco_http_client_req eco_http_client_req_t;
 typedef struct {
+    /* Optional: the connection is established (new or reused from the pool) and the request
+     * is about to be written; e.g. to stop a connect timer. */
+    void (*on_connect)(eco_http_client_req_t *r, void *data);
     /* Response head, or err != NULL (connection failure, timeout, bad response): then the
      * request is over and on_body is not called. */
     void (*on_head)(eco_http_client_req_t *r, const char *err, int status, const h2o_header_t *headers,
                     size_t nheaders, void *data);
     /* A body chunk (borrowed until return), eos = 1 on the last call, or err != NULL if the body
-     * broke (connection closed early, timeout). After eos or err the request is over. */
+     * broke (connection closed early, also right after a complete chunk of a chunked body on a
+     * keep-alive connection; timeout). After eos or err the request is over. */
     void (*on_body)(eco_http_client_req_t *r, const char *err, const char *chunk, size_t len, int eos, void *data);
 } eco_http_client_cbs_t;
 
@@ -217,5 +232,21 @@ void eco_http_client_cancel(eco_http_client_req_t *r);
 /* Backpressure for streamed bodies: stop and resume reading from the upstream socket. */
 void eco_http_client_pause(eco_http_client_req_t *r);
 void eco_http_client_resume(eco_http_client_req_t *r);
+
+/* ---- work that outlives the handler (e.g. a job on a worker thread) ---- */
+
+/* A weak reference to a call: eco_http_weak_get returns NULL once the request is gone (client
+ * closed, or already answered and finished). Create and use it on the loop thread only; the
+ * owner frees it with eco_http_weak_free (also on the loop thread), whether or not the call
+ * still exists. */
+typedef struct eco_http_weak eco_http_weak_t;
+eco_http_weak_t *eco_http_weak_new(eco_http_call_t *call);
+eco_http_call_t *eco_http_weak_get(const eco_http_weak_t *w);
+void eco_http_weak_free(eco_http_weak_t *w);
+
+/* The request header `name` (lower case), borrowed from the request; {NULL,0} when absent. */
+h2o_iovec_t eco_http_header(const eco_http_call_t *call, const char *name);
+/* The peer's IP address as text ("127.0.0.1"); "" when unknown. */
+void eco_http_peer_ip(const eco_http_call_t *call, char *out, size_t len);
 
 #endif

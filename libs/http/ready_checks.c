@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,13 +13,31 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
     return size * nmemb;
 }
 
+/* One curl handle per checker thread keeps the connection alive; freed when the thread exits. */
+static pthread_key_t curl_key;
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void free_curl(void *h)
+{
+    curl_easy_cleanup(h);
+}
+
+static void make_key(void)
+{
+    pthread_key_create(&curl_key, free_curl);
+}
+
 eco_dep_state_t eco_http_check_url(void *data, char *detail, size_t len)
 {
     const char *url = data;
-    static __thread CURL *curl; /* one handle per checker thread keeps the connection alive */
-    if (!curl && !(curl = curl_easy_init())) {
-        snprintf(detail, len, "cannot create HTTP client");
-        return ECO_DEP_DOWN;
+    pthread_once(&curl_once, make_key);
+    CURL *curl = pthread_getspecific(curl_key);
+    if (!curl) {
+        if (!(curl = curl_easy_init())) {
+            snprintf(detail, len, "cannot create HTTP client");
+            return ECO_DEP_DOWN;
+        }
+        pthread_setspecific(curl_key, curl);
     }
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 1000L);

@@ -1,5 +1,6 @@
-/* Server-sent events over h2o's generator contract: never two sends in flight, bounded
- * buffering while the client is slow, stop() when the client goes away. */
+/* Streamed responses (server-sent events, NDJSON, ...) over h2o's generator contract: never
+ * two sends in flight, bounded buffering while the client is slow, stop() when the client goes
+ * away. */
 #include "eco_http.h"
 
 #include <string.h>
@@ -15,13 +16,24 @@ struct eco_sse {
     size_t max_pending;
     eco_sse_event_cb cb;
     void *data;
-    int sending, ended, final_sent, stopped;
+    int sending, ended, final_sent, stopped, aborted;
 };
+
+static void send_abort(eco_sse_t *s)
+{
+    s->final_sent = 1;
+    s->sending = 1;
+    h2o_send(s->call->req, NULL, 0, H2O_SEND_STATE_ERROR);
+}
 
 static void flush(eco_sse_t *s)
 {
     if (s->sending || s->final_sent || s->stopped)
         return;
+    if (s->aborted) {
+        send_abort(s);
+        return;
+    }
     if (s->pending.len == 0 && !s->ended)
         return;
     eco_buf_t tmp = s->inflight;
@@ -40,7 +52,7 @@ static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
     eco_sse_t *s = (eco_sse_t *)gen;
     s->sending = 0;
     eco_buf_reset(&s->inflight);
-    if (s->pending.len || s->ended) {
+    if (s->pending.len || s->ended || s->aborted) {
         flush(s);
         return;
     }
@@ -65,7 +77,8 @@ static void on_dispose(void *p)
     eco_buf_free(&s->inflight);
 }
 
-eco_sse_t *eco_sse_start(eco_http_call_t *call, size_t max_pending, eco_sse_event_cb cb, void *data)
+eco_sse_t *eco_http_stream_start(eco_http_call_t *call, const char *content_type, size_t max_pending, int flush_headers,
+                                 eco_sse_event_cb cb, void *data)
 {
     h2o_req_t *req = call->req;
     eco_sse_t *s = h2o_mem_alloc_shared(&req->pool, sizeof(*s), on_dispose);
@@ -80,15 +93,31 @@ eco_sse_t *eco_sse_start(eco_http_call_t *call, size_t max_pending, eco_sse_even
     s->data = data;
     req->res.status = 200;
     req->res.reason = "OK";
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("text/event-stream"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-cache"));
     h2o_start_response(req, &s->gen);
+    if (flush_headers && req->version < 0x200) {
+        /* h2o 2.2.5's filters turn an empty in-progress send into a deferred proceed that never
+         * reaches the connection, so the headers would wait for the first bytes. The protocol's
+         * own ostream (the chain's last) writes them; the filters before it (chunked) have nothing
+         * to add to an empty send. */
+        h2o_ostream_t *os = req->_ostr_top;
+        while (os->next)
+            os = os->next;
+        s->sending = 1;
+        os->do_send(os, req, NULL, 0, H2O_SEND_STATE_IN_PROGRESS);
+    }
     return s;
+}
+
+eco_sse_t *eco_sse_start(eco_http_call_t *call, size_t max_pending, eco_sse_event_cb cb, void *data)
+{
+    return eco_http_stream_start(call, "text/event-stream", max_pending, 0, cb, data);
 }
 
 int eco_sse_raw(eco_sse_t *s, const char *bytes, size_t len)
 {
-    if (s->stopped || s->ended)
+    if (s->stopped || s->ended || s->aborted)
         return ECO_EINVAL;
     if (s->pending.len + len > s->max_pending)
         return ECO_ENOSPC;
@@ -122,7 +151,7 @@ void eco__sse_frame(eco_buf_t *out, const char *payload, size_t len)
 
 int eco_sse_data(eco_sse_t *s, const char *payload, size_t len)
 {
-    if (s->stopped || s->ended)
+    if (s->stopped || s->ended || s->aborted)
         return ECO_EINVAL;
     if (s->pending.len + eco__sse_frame_len(payload, len) > s->max_pending)
         return ECO_ENOSPC;
@@ -133,9 +162,18 @@ int eco_sse_data(eco_sse_t *s, const char *payload, size_t len)
 
 void eco_sse_end(eco_sse_t *s)
 {
-    if (s->ended || s->stopped)
+    if (s->ended || s->stopped || s->aborted)
         return;
     s->ended = 1;
+    flush(s);
+}
+
+void eco_sse_abort(eco_sse_t *s)
+{
+    if (s->final_sent || s->stopped || s->aborted)
+        return;
+    s->aborted = 1;
+    eco_buf_reset(&s->pending);
     flush(s);
 }
 
