@@ -56,6 +56,15 @@ if [ $UNIT_ONLY = 1 ]; then printf '%s\n' "${results[@]}"; exit $failed; fi
 step "integration and black-box tests (pytest, real binaries and servers)"
 ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 "$PY" -m pytest -q -p no:cacheprovider tests/ ; record "pytest suites" $?
 
+step "whole local stack (ecoctl up, as make run starts it) + the helm test script against it"
+if ecoctl up; then
+  ECO_SMOKE_OFFSET=$ECO_TEST_PORT_OFFSET ECO_SMOKE_TIMEOUT=30 sh helm/eco-base/files/smoke.sh; record "local stack + helm smoke test" $?
+  ecoctl status
+else
+  ecoctl status; record "local stack + helm smoke test" 1
+fi
+ecoctl down >/dev/null 2>&1
+
 step "deployment checks (policies, .qyaml, chart, schemas, workflows, Dockerfiles)"
 bash tests/deploy/check.sh; record "deployment checks" $?
 
