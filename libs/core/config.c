@@ -147,8 +147,8 @@ void eco_config_print_table(FILE *fp, const eco_cfg_spec_t *specs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const eco_cfg_spec_t *s = &specs[i];
-        fprintf(fp, "| `%s` | %s%s%s | %s |\n", s->name, s->def ? "`" : "", s->def ? (*s->def ? s->def : "(empty)") : "required",
-                s->def ? "`" : "", s->help ? s->help : "");
+        fprintf(fp, "| `%s` | %s%s%s | %s |\n", s->name, s->def ? "`" : "",
+                s->def ? (*s->def ? s->def : "(empty)") : "required", s->def ? "`" : "", s->help ? s->help : "");
     }
 }
 

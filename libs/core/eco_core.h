@@ -34,10 +34,10 @@ enum {
 /* Prints "fatal: <msg>" as a JSON log line and aborts. */
 __attribute__((noreturn, format(printf, 1, 2))) void eco_fatal(const char *fmt, ...);
 
-#define ECO_BUG_ON(cond)                                                                                              \
+#define ECO_BUG_ON(cond)                                                                                               \
     do {                                                                                                               \
         if (__builtin_expect(!!(cond), 0))                                                                             \
-            eco_fatal("invariant broken at %s:%d: %s", __FILE__, __LINE__, #cond);                                    \
+            eco_fatal("invariant broken at %s:%d: %s", __FILE__, __LINE__, #cond);                                     \
     } while (0)
 
 /* Allocation that aborts on failure. Caller frees with free(). */
@@ -47,7 +47,7 @@ void *eco_realloc(void *p, size_t n);
 char *eco_strdup(const char *s);
 char *eco_strndup(const char *s, size_t n);
 
-#define ECO_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ECO_ARRAY_SIZE(a)                   (sizeof(a) / sizeof((a)[0]))
 #define ECO_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* ---------- bounded buffer ---------- */
@@ -96,18 +96,18 @@ char *eco_buf_detach(eco_buf_t *b, size_t *len);
 /* ---------- configuration ---------- */
 
 typedef enum {
-    ECO_CFG_STR,    /* out: const char ** (borrowed from environ or the default) */
-    ECO_CFG_INT,    /* out: long *, within [min, max] */
-    ECO_CFG_PORT,   /* out: int *, 1..65535 */
-    ECO_CFG_BOOL,   /* out: int *, accepts 1/0/true/false/yes/no/on/off */
-    ECO_CFG_ENUM,   /* out: const char **, one of `choices` ("a|b|c") */
-    ECO_CFG_MS,     /* out: long *, milliseconds, within [min, max] */
-    ECO_CFG_URL,    /* out: const char **, must contain "://" (or be empty when optional) */
-    ECO_CFG_BYTES,  /* out: long *, accepts suffixes k/m/g (KiB, MiB, GiB), within [min, max] */
+    ECO_CFG_STR,   /* out: const char ** (borrowed from environ or the default) */
+    ECO_CFG_INT,   /* out: long *, within [min, max] */
+    ECO_CFG_PORT,  /* out: int *, 1..65535 */
+    ECO_CFG_BOOL,  /* out: int *, accepts 1/0/true/false/yes/no/on/off */
+    ECO_CFG_ENUM,  /* out: const char **, one of `choices` ("a|b|c") */
+    ECO_CFG_MS,    /* out: long *, milliseconds, within [min, max] */
+    ECO_CFG_URL,   /* out: const char **, must contain "://" (or be empty when optional) */
+    ECO_CFG_BYTES, /* out: long *, accepts suffixes k/m/g (KiB, MiB, GiB), within [min, max] */
 } eco_cfg_type_t;
 
 typedef struct {
-    const char *name;    /* "ECO_HTTP_PORT" */
+    const char *name; /* "ECO_HTTP_PORT" */
     eco_cfg_type_t type;
     const char *def;     /* default as text; NULL = required */
     long min, max;       /* bounds for INT/MS/BYTES (ignored when min == max == 0) */
@@ -146,11 +146,11 @@ typedef struct {
     size_t slen; /* for STR/RAW: (size_t)-1 = strlen */
 } eco_kv_t;
 
-#define ECO_KS(key, str) ((eco_kv_t){.k = (key), .t = ECO_KV_STR, .v.s = (str), .slen = (size_t)-1})
+#define ECO_KS(key, str)     ((eco_kv_t){.k = (key), .t = ECO_KV_STR, .v.s = (str), .slen = (size_t)-1})
 #define ECO_KSN(key, str, n) ((eco_kv_t){.k = (key), .t = ECO_KV_STR, .v.s = (str), .slen = (n)})
-#define ECO_KI(key, n) ((eco_kv_t){.k = (key), .t = ECO_KV_INT, .v.i = (long long)(n)})
-#define ECO_KD(key, x) ((eco_kv_t){.k = (key), .t = ECO_KV_DBL, .v.d = (double)(x)})
-#define ECO_KB(key, x) ((eco_kv_t){.k = (key), .t = ECO_KV_BOOL, .v.b = !!(x)})
+#define ECO_KI(key, n)       ((eco_kv_t){.k = (key), .t = ECO_KV_INT, .v.i = (long long)(n)})
+#define ECO_KD(key, x)       ((eco_kv_t){.k = (key), .t = ECO_KV_DBL, .v.d = (double)(x)})
+#define ECO_KB(key, x)       ((eco_kv_t){.k = (key), .t = ECO_KV_BOOL, .v.b = !!(x)})
 
 /* svc: the service name on every line. Level from text ("debug|info|warn|error"). */
 void eco_log_init(const char *svc, const char *level);
@@ -169,8 +169,8 @@ void eco_log_format(eco_buf_t *out, eco_log_level_t level, const char *msg, cons
         }                                                                                                              \
     } while (0)
 #define eco_debug(msg, ...) eco_log(ECO_LOG_DEBUG, msg, ##__VA_ARGS__)
-#define eco_info(msg, ...) eco_log(ECO_LOG_INFO, msg, ##__VA_ARGS__)
-#define eco_warn(msg, ...) eco_log(ECO_LOG_WARN, msg, ##__VA_ARGS__)
+#define eco_info(msg, ...)  eco_log(ECO_LOG_INFO, msg, ##__VA_ARGS__)
+#define eco_warn(msg, ...)  eco_log(ECO_LOG_WARN, msg, ##__VA_ARGS__)
 #define eco_error(msg, ...) eco_log(ECO_LOG_ERROR, msg, ##__VA_ARGS__)
 
 /* ---------- lifecycle, time, ids ---------- */

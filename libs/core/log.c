@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_LINE_MAX 8192
+#define LOG_LINE_MAX  8192
 #define LOG_VALUE_MAX 2048
 
 static const char *log_svc = "eco";

@@ -49,7 +49,10 @@ static void *check_loop(void *arg)
         pthread_mutex_lock(&c->lock);
         if (st != c->state && c->state != ECO_DEP_UNKNOWN)
             eco_log(st == ECO_DEP_UP ? ECO_LOG_INFO : ECO_LOG_WARN, "dependency state changed",
-                    ECO_KS("dependency", c->name), ECO_KS("state", st == ECO_DEP_UP ? "up" : st == ECO_DEP_DOWN ? "down" : "degraded"),
+                    ECO_KS("dependency", c->name),
+                    ECO_KS("state", st == ECO_DEP_UP     ? "up"
+                                    : st == ECO_DEP_DOWN ? "down"
+                                                         : "degraded"),
                     ECO_KS("detail", detail));
         c->state = st;
         memcpy(c->detail, detail, sizeof(detail));

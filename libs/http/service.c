@@ -432,8 +432,9 @@ int eco__service_dispatch(h2o_handler_t *self, h2o_req_t *req)
 
     if (req->entity.base && req->entity.len > (size_t)svc->cfg.max_body_bytes) {
         req->http1_is_persistent = 0; /* close after the answer, so the client reads it rather than a reset */
-        eco_http_send_error(call, 413, "request_too_large", NULL, "request body of %zu bytes exceeds the limit of %ld bytes",
-                            req->entity.len, svc->cfg.max_body_bytes);
+        eco_http_send_error(call, 413, "request_too_large", NULL,
+                            "request body of %zu bytes exceeds the limit of %ld bytes", req->entity.len,
+                            svc->cfg.max_body_bytes);
         return 0;
     }
     if (svc->opts.no_builtins)
@@ -458,9 +459,8 @@ int eco__service_dispatch(h2o_handler_t *self, h2o_req_t *req)
 routes:;
     int path_matched;
     char allow[128];
-    const eco_http_route_t *rt =
-        eco__router_match(&svc->router, req->method.base, req->method.len, path.base, path.len, call->params,
-                          &call->nparams, &path_matched, allow, sizeof(allow));
+    const eco_http_route_t *rt = eco__router_match(&svc->router, req->method.base, req->method.len, path.base, path.len,
+                                                   call->params, &call->nparams, &path_matched, allow, sizeof(allow));
     if (!rt) {
         if (path_matched) {
             eco_http_add_header(call, "allow", allow);
@@ -504,7 +504,8 @@ static void begin_drain(eco_service_t *svc, int sig)
         return;
     eco_lifecycle_set_draining();
     svc->drain_deadline_ms = eco_now_ms() + (uint64_t)svc->cfg.shutdown_grace_ms;
-    eco_info("draining", ECO_KI("signal", sig), ECO_KI("inflight", svc->inflight), ECO_KI("grace_ms", svc->cfg.shutdown_grace_ms));
+    eco_info("draining", ECO_KI("signal", sig), ECO_KI("inflight", svc->inflight),
+             ECO_KI("grace_ms", svc->cfg.shutdown_grace_ms));
     if (svc->drain_cb)
         svc->drain_cb(svc, svc->drain_data);
     for (size_t i = 0; i < svc->nblocking; i++) {

@@ -12,8 +12,14 @@
 size_t eco__sse_frame_len(const char *payload, size_t len);
 void eco__sse_frame(eco_buf_t *out, const char *payload, size_t len);
 
-static int h_a(eco_http_call_t *c) { return 0; }
-static int h_b(eco_http_call_t *c) { return 1; }
+static int h_a(eco_http_call_t *c)
+{
+    return 0;
+}
+static int h_b(eco_http_call_t *c)
+{
+    return 1;
+}
 
 static const eco_http_route_t *match(eco__router_t *r, const char *m, const char *path, eco_http_param_t *params,
                                      size_t *np, int *pm, char *allow)

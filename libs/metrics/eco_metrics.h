@@ -14,8 +14,8 @@
 
 #include "eco_core.h"
 
-#define ECO_METRICS_MAX_SERIES 512
-#define ECO_METRICS_MAX_LABELS 4
+#define ECO_METRICS_MAX_SERIES  512
+#define ECO_METRICS_MAX_LABELS  4
 #define ECO_METRICS_MAX_BUCKETS 24
 
 typedef struct eco_metric eco_metric_t;

@@ -28,9 +28,8 @@ struct eco_metric {
     eco_metric_t *next;
 };
 
-const double ECO_METRICS_LATENCY_BUCKETS[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                              0.025,   0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,
-                                              10,      30,     60};
+const double ECO_METRICS_LATENCY_BUCKETS[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                              0.1,     0.25,   0.5,     1,      2.5,   5,      10,    30,   60};
 const size_t ECO_METRICS_LATENCY_NBUCKETS = sizeof(ECO_METRICS_LATENCY_BUCKETS) / sizeof(double);
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -74,8 +73,8 @@ static eco_metric_t *find_family(const char *name)
     return NULL;
 }
 
-static eco_metric_t *create(kind_t kind, const char *name, const char *help, const char *labels,
-                            const double *bounds, size_t nbounds)
+static eco_metric_t *create(kind_t kind, const char *name, const char *help, const char *labels, const double *bounds,
+                            size_t nbounds)
 {
     pthread_mutex_lock(&reg_lock);
     eco_metric_t *m = find_family(name);

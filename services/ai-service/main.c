@@ -22,8 +22,8 @@ static const eco_cfg_spec_t specs[] = {
 
 int main(int argc, char **argv)
 {
-    eco_service_opts_t opts = {.name = "ai-service", .default_http_port = 8001, .specs = specs,
-                               .nspecs = ECO_ARRAY_SIZE(specs)};
+    eco_service_opts_t opts = {
+        .name = "ai-service", .default_http_port = 8001, .specs = specs, .nspecs = ECO_ARRAY_SIZE(specs)};
     eco_service_t *svc = eco_service_new(&opts, argc, argv);
     char err[512];
     registry_t *reg = registry_load(models_file, err, sizeof(err));

@@ -32,7 +32,8 @@ static json_t *model_json(const models_ctx_t *ctx, const reg_model_t *m)
     return json_pack("{s:s, s:s, s:I, s:s, s:I, s:o, s:o, s:o, s:I, s:b}", "id", m->id, "object", "model", "created",
                      (json_int_t)ctx->created, "owned_by", m->owned_by, "context_length", (json_int_t)m->context_length,
                      "capabilities", capabilities(m->caps), "aliases", aliases, "backends", backends, "backends_up",
-                     (json_int_t)up, "default", ctx->registry->default_model && m == registry_find(ctx->registry, NULL));
+                     (json_int_t)up, "default",
+                     ctx->registry->default_model && m == registry_find(ctx->registry, NULL));
 }
 
 int models_list(eco_http_call_t *call)

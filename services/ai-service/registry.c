@@ -153,7 +153,8 @@ static int parse_model(ctx_t *c, yaml_node_t *n, reg_model_t *m)
         for (yaml_node_item_t *i = fb->data.sequence.items.start; i < fb->data.sequence.items.top; i++) {
             if (m->nfallbacks >= REG_MAX_FALLBACKS)
                 return fail(c, fb, "models[].fallbacks: at most 4", NULL);
-            if (!(m->fallbacks[m->nfallbacks++] = scalar(c, yaml_document_get_node(c->doc, *i), "models[].fallbacks[]")))
+            if (!(m->fallbacks[m->nfallbacks++] =
+                      scalar(c, yaml_document_get_node(c->doc, *i), "models[].fallbacks[]")))
                 return -1;
         }
     yaml_node_t *bs = map_get(c, n, "backends");

@@ -4,9 +4,9 @@
 
 #include <stddef.h>
 
-#define REG_MAX_MODELS 64
-#define REG_MAX_BACKENDS 16
-#define REG_MAX_ALIASES 8
+#define REG_MAX_MODELS    64
+#define REG_MAX_BACKENDS  16
+#define REG_MAX_ALIASES   8
 #define REG_MAX_FALLBACKS 4
 
 enum { REG_CAP_CHAT = 1, REG_CAP_COMPLETION = 2, REG_CAP_EMBEDDING = 4 };
@@ -15,7 +15,7 @@ typedef struct {
     char *name;    /* unique within the model */
     char *address; /* adapter gRPC host:port */
     int weight;
-    int tier;      /* lower tiers are preferred */
+    int tier; /* lower tiers are preferred */
 } reg_backend_t;
 
 typedef struct {

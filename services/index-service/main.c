@@ -19,8 +19,8 @@ static const eco_cfg_spec_t specs[] = {
 
 int main(int argc, char **argv)
 {
-    eco_service_opts_t opts = {.name = "index-service", .default_http_port = 8002, .specs = specs,
-                               .nspecs = ECO_ARRAY_SIZE(specs)};
+    eco_service_opts_t opts = {
+        .name = "index-service", .default_http_port = 8002, .specs = specs, .nspecs = ECO_ARRAY_SIZE(specs)};
     eco_service_t *svc = eco_service_new(&opts, argc, argv);
     mkdir(wal_dir, 0700);
     static char ai_health[512];

@@ -14,8 +14,8 @@ static const eco_cfg_spec_t specs[] = {
 
 int main(int argc, char **argv)
 {
-    eco_service_opts_t opts = {.name = "job-poller", .default_http_port = 8003, .specs = specs,
-                               .nspecs = ECO_ARRAY_SIZE(specs)};
+    eco_service_opts_t opts = {
+        .name = "job-poller", .default_http_port = 8003, .specs = specs, .nspecs = ECO_ARRAY_SIZE(specs)};
     eco_service_t *svc = eco_service_new(&opts, argc, argv);
     eco_deps_ready_postgres("postgres", ECO_READY_REQUIRED, pg_url);
     eco_deps_ready_kafka("kafka", ECO_READY_REQUIRED, kafka);
