@@ -48,3 +48,24 @@ int eco_auth_apikey_looks_valid(const char *s, size_t len)
             return 0;
     return 1;
 }
+
+/* ---------- refresh tokens: the same shape with their own tag ---------- */
+
+void eco_auth_refresh_generate(char token[ECO_AUTH_REFRESH_LEN + 1], uint8_t sha256[32])
+{
+    char prefix[ECO_AUTH_APIKEY_PREFIX_LEN + 1];
+    eco_auth_apikey_generate(token, prefix, sha256);
+    memcpy(token, ECO_AUTH_REFRESH_TAG, strlen(ECO_AUTH_REFRESH_TAG));
+    eco_auth_apikey_hash(token, strlen(token), sha256);
+}
+
+int eco_auth_refresh_looks_valid(const char *s, size_t len)
+{
+    size_t tag = strlen(ECO_AUTH_REFRESH_TAG);
+    if (len != ECO_AUTH_REFRESH_LEN || memcmp(s, ECO_AUTH_REFRESH_TAG, tag) != 0)
+        return 0;
+    for (size_t i = tag; i < len; i++)
+        if (s[i] == '\0' || !strchr(b64url, s[i]))
+            return 0;
+    return 1;
+}

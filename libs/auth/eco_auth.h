@@ -1,8 +1,13 @@
 /*
  * eco_auth: credentials for eco-base services.
  *   - password hashing: argon2id (libargon2), PHC strings
- *     "$argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt b64>$<hash b64>".
- * (API-key hashing, JWT, RBAC and HMAC verification will join this header.)
+ *     "$argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt b64>$<hash b64>",
+ *   - API keys and refresh tokens (random secrets, only their SHA-256 stored),
+ *   - JWT access tokens: HS256 only, a keyring of kid -> secret (the first key signs, every key
+ *     verifies, so signing keys rotate without logging anyone out),
+ *   - roles and the one permission table (route x role) every gateway enforces,
+ *   - the caller identity that root-gateway passes upstream, guarded by a shared secret.
+ * Everything here is pure computation: thread-safe, no I/O, callable from any thread.
  */
 #ifndef ECO_AUTH_H
 #define ECO_AUTH_H
@@ -13,8 +18,18 @@
 #include "eco_core.h"
 
 enum {
-    ECO_AUTH_EMISMATCH = -1201, /* the password does not match the hash */
+    ECO_AUTH_EMISMATCH = -1201,  /* the password does not match the hash */
+    ECO_AUTH_EMALFORMED = -1202, /* token: not a well-formed compact JWS with the required claims */
+    ECO_AUTH_EALG = -1203,       /* token: alg other than HS256 ("none" included) or a bad typ/crit */
+    ECO_AUTH_EKID = -1204,       /* token: kid missing or not in the keyring */
+    ECO_AUTH_ESIG = -1205,       /* token: signature does not match (tampered or foreign key) */
+    ECO_AUTH_EEXPIRED = -1206,   /* token: exp is past */
+    ECO_AUTH_EAUD = -1207,       /* token: wrong audience or issuer */
+    ECO_AUTH_ENOTYET = -1208,    /* token: issued in the future (iat/nbf beyond the leeway) */
 };
+
+/* A machine-readable name for an ECO_AUTH_* code ("token_expired", "invalid_signature", ...). */
+const char *eco_auth_code(int err);
 
 /* argon2id cost parameters. */
 typedef struct {
@@ -70,5 +85,152 @@ void eco_auth_apikey_generate(char secret[ECO_AUTH_APIKEY_LEN + 1], char prefix[
 void eco_auth_apikey_hash(const char *secret, size_t len, uint8_t sha256[32]);
 /* 1 when s has the shape of a key (cheap check before any look-up). */
 int eco_auth_apikey_looks_valid(const char *s, size_t len);
+
+/* ---------- refresh tokens ---------- */
+
+#define ECO_AUTH_REFRESH_TAG "eco_rt_"
+#define ECO_AUTH_REFRESH_LEN 50 /* "eco_rt_" + 43 base64url characters = 256 random bits */
+
+/* Makes a new refresh token (handed to the client once) and the SHA-256 to store. */
+void eco_auth_refresh_generate(char token[ECO_AUTH_REFRESH_LEN + 1], uint8_t sha256[32]);
+/* 1 when s has the shape of a refresh token. Hash a presented one with eco_auth_apikey_hash. */
+int eco_auth_refresh_looks_valid(const char *s, size_t len);
+
+/* ---------- roles ---------- */
+
+typedef enum {
+    ECO_ROLE_NONE = 0, /* unauthenticated */
+    ECO_ROLE_VIEWER = 1,
+    ECO_ROLE_DEVELOPER = 2,
+    ECO_ROLE_ADMIN = 3,
+} eco_auth_role_t;
+#define ECO_ROLE_COUNT 4
+#define ECO_ROLE_BIT(r) (1u << (r))
+
+/* "viewer" -> ECO_ROLE_VIEWER; NONE for anything else (including NULL). */
+eco_auth_role_t eco_auth_role_parse(const char *s);
+/* "viewer", "developer", "admin"; "none" for ECO_ROLE_NONE. */
+const char *eco_auth_role_name(eco_auth_role_t r);
+
+/* ---------- JWT (HS256) ---------- */
+
+#define ECO_AUTH_JWT_MAX_KEYS   8
+#define ECO_AUTH_JWT_KID_MAX    32   /* kid: 1..32 characters of [A-Za-z0-9._-] */
+#define ECO_AUTH_JWT_SECRET_MIN 32   /* bytes; HS256 wants at least the hash size */
+#define ECO_AUTH_JWT_SECRET_MAX 256
+#define ECO_AUTH_JWT_MAX_LEN    2048 /* longer tokens are rejected before any decoding */
+
+typedef struct {
+    char kid[ECO_AUTH_JWT_KID_MAX + 1];
+    uint8_t secret[ECO_AUTH_JWT_SECRET_MAX];
+    size_t secret_len;
+} eco_auth_jwt_key_t;
+
+typedef struct {
+    eco_auth_jwt_key_t keys[ECO_AUTH_JWT_MAX_KEYS];
+    size_t n; /* keys[0] signs */
+} eco_auth_jwt_keyring_t;
+
+/* Parses "kid1:secret1,kid2:secret2" (ECO_JWT_KEYS). Secrets are taken as bytes (no decoding),
+ * ECO_AUTH_JWT_SECRET_MIN..MAX long; kids unique. An empty spec gives an empty keyring (n = 0:
+ * nothing can be signed or verified). Returns 0 or ECO_EINVAL with a reason in err that never
+ * quotes a secret. Wipe the keyring with eco_auth_jwt_keyring_wipe when done. */
+int eco_auth_jwt_keyring_parse(const char *spec, eco_auth_jwt_keyring_t *out, char *err, size_t errlen);
+void eco_auth_jwt_keyring_wipe(eco_auth_jwt_keyring_t *kr);
+
+/* The claims eco-base puts in an access token. */
+typedef struct {
+    char sub[64]; /* user id */
+    char jti[40]; /* token id (revocation) */
+    char aud[64];
+    eco_auth_role_t role;
+    int64_t iat, exp; /* seconds since the epoch */
+} eco_auth_jwt_claims_t;
+
+/* Signs {"iss","sub","aud","role","iat","exp","jti"} with keys[0] under header
+ * {"alg":"HS256","typ":"JWT","kid":...}. Returns 0, ECO_EINVAL (empty keyring, bad claims),
+ * ECO_ENOSPC (out too small; ECO_AUTH_JWT_MAX_LEN always suffices). */
+int eco_auth_jwt_sign(const eco_auth_jwt_keyring_t *kr, const char *iss, const eco_auth_jwt_claims_t *c, char *out,
+                      size_t outlen);
+
+/* Verifies token[0..len): strict base64url, header alg exactly "HS256" (anything else, "none"
+ * included: ECO_AUTH_EALG), typ "JWT" if present, no "crit", a known kid, then the HMAC
+ * (constant-time) before the payload is parsed; then iss, aud (string or array), exp, iat/nbf
+ * with `leeway` seconds, a role and a sub. Duplicate JSON keys are rejected. On success fills
+ * *out and returns 0; otherwise one of the ECO_AUTH_E* token codes. */
+int eco_auth_jwt_verify(const eco_auth_jwt_keyring_t *kr, const char *token, size_t len, const char *iss,
+                        const char *aud, int64_t now, int64_t leeway, eco_auth_jwt_claims_t *out);
+
+/* ---------- the permission table ---------- */
+
+/* Where root-gateway sends a route. */
+typedef enum { ECO_UPSTREAM_API = 0, ECO_UPSTREAM_AI = 1 } eco_auth_upstream_t;
+
+enum {
+    ECO_RULE_PUBLIC = 1u << 0,    /* no credential needed (roles is 0) */
+    ECO_RULE_INFERENCE = 1u << 1, /* spends model tokens: reserved at admission, reconciled after */
+};
+
+typedef struct {
+    const char *method;
+    const char *pattern; /* "/api/v1/keys/{id}/rotate": {x} matches one non-empty segment */
+    unsigned roles;      /* ECO_ROLE_BIT(...) of the roles allowed */
+    eco_auth_upstream_t upstream;
+    unsigned flags;
+} eco_auth_rule_t;
+
+/* The table (static storage). Every route a gateway serves has exactly one row. */
+const eco_auth_rule_t *eco_auth_rules(size_t *n);
+/* The row for a route template (exact pattern string), or NULL. */
+const eco_auth_rule_t *eco_auth_rule_find(const char *method, const char *pattern);
+/* The row matching a concrete request path, or NULL (*path_known = 1 when the path matched a
+ * row with another method: 405 rather than 404). */
+const eco_auth_rule_t *eco_auth_rule_match(const char *method, size_t mlen, const char *path, size_t plen,
+                                           int *path_known);
+/* 1 when the rule lets `role` in (public rules let everybody in). */
+int eco_auth_rule_allows(const eco_auth_rule_t *r, eco_auth_role_t role);
+
+/* ---------- identity passed upstream ---------- */
+
+typedef enum { ECO_AUTH_KIND_NONE = 0, ECO_AUTH_KIND_API_KEY, ECO_AUTH_KIND_JWT } eco_auth_kind_t;
+
+typedef struct {
+    eco_auth_kind_t kind;
+    eco_auth_role_t role;
+    char user_id[37];
+    char key_id[37]; /* API key callers */
+    char jti[40];    /* JWT callers */
+    int64_t exp;     /* JWT callers: token expiry (seconds since the epoch) */
+} eco_auth_identity_t;
+
+/* The headers root-gateway sets upstream (and strips from every client request). Upstreams
+ * accept them only when x-eco-internal-secret equals their ECO_INTERNAL_SECRET. */
+#define ECO_AUTH_HDR_SECRET "x-eco-internal-secret"
+#define ECO_AUTH_HDR_KIND   "x-eco-auth-kind"
+#define ECO_AUTH_HDR_USER   "x-eco-user-id"
+#define ECO_AUTH_HDR_ROLE   "x-eco-role"
+#define ECO_AUTH_HDR_KEY    "x-eco-key-id"
+#define ECO_AUTH_HDR_JTI    "x-eco-token-id"
+#define ECO_AUTH_HDR_EXP    "x-eco-token-exp"
+#define ECO_AUTH_HDR_PREFIX "x-eco-"
+#define ECO_AUTH_INTERNAL_SECRET_MIN 32
+
+/* Appends "name: value\r\n" lines for the secret and the identity (kind NONE: the secret only). */
+void eco_auth_identity_headers(const eco_auth_identity_t *id, const char *secret, eco_buf_t *out);
+
+/* Rebuilds an identity from the header values (each may be NULL/absent; lengths given). Checks
+ * shapes strictly (uuid ids, known role and kind). Returns 0 or ECO_EINVAL. */
+typedef struct {
+    const char *p;
+    size_t len;
+} eco_auth_str_t;
+int eco_auth_identity_parse(eco_auth_str_t kind, eco_auth_str_t user, eco_auth_str_t role, eco_auth_str_t key,
+                            eco_auth_str_t jti, eco_auth_str_t exp, eco_auth_identity_t *out);
+
+/* Constant-time equality of two secrets of any lengths (compares their SHA-256). */
+int eco_auth_secret_equal(const char *a, size_t alen, const char *b, size_t blen);
+
+/* 1 when s[0..len) is a canonical lower-case uuid "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx". */
+int eco_auth_is_uuid(const char *s, size_t len);
 
 #endif
