@@ -36,6 +36,9 @@ step "build (plain and ASan+UBSan)"
 make --no-print-directory -s -j"$JOBS" build || exit 1
 make --no-print-directory -s -j"$JOBS" BUILD=build/asan SAN=1 build build-tests || exit 1
 
+step "formatting (clang-format, .clang-format)"
+make --no-print-directory -s fmt-check; record "clang-format" $?
+
 step "start PostgreSQL, Redis and Kafka (port offset $ECO_TEST_PORT_OFFSET)"
 if ! ecoctl up postgres redis kafka; then
   ecoctl logs postgres 2>/dev/null | tail -20; ecoctl logs kafka 2>/dev/null | tail -20

@@ -104,7 +104,7 @@ typedef enum {
     ECO_ROLE_DEVELOPER = 2,
     ECO_ROLE_ADMIN = 3,
 } eco_auth_role_t;
-#define ECO_ROLE_COUNT 4
+#define ECO_ROLE_COUNT  4
 #define ECO_ROLE_BIT(r) (1u << (r))
 
 /* "viewer" -> ECO_ROLE_VIEWER; NONE for anything else (including NULL). */
@@ -115,8 +115,8 @@ const char *eco_auth_role_name(eco_auth_role_t r);
 /* ---------- JWT (HS256) ---------- */
 
 #define ECO_AUTH_JWT_MAX_KEYS   8
-#define ECO_AUTH_JWT_KID_MAX    32   /* kid: 1..32 characters of [A-Za-z0-9._-] */
-#define ECO_AUTH_JWT_SECRET_MIN 32   /* bytes; HS256 wants at least the hash size */
+#define ECO_AUTH_JWT_KID_MAX    32 /* kid: 1..32 characters of [A-Za-z0-9._-] */
+#define ECO_AUTH_JWT_SECRET_MIN 32 /* bytes; HS256 wants at least the hash size */
 #define ECO_AUTH_JWT_SECRET_MAX 256
 #define ECO_AUTH_JWT_MAX_LEN    2048 /* longer tokens are rejected before any decoding */
 
@@ -205,14 +205,14 @@ typedef struct {
 
 /* The headers root-gateway sets upstream (and strips from every client request). Upstreams
  * accept them only when x-eco-internal-secret equals their ECO_INTERNAL_SECRET. */
-#define ECO_AUTH_HDR_SECRET "x-eco-internal-secret"
-#define ECO_AUTH_HDR_KIND   "x-eco-auth-kind"
-#define ECO_AUTH_HDR_USER   "x-eco-user-id"
-#define ECO_AUTH_HDR_ROLE   "x-eco-role"
-#define ECO_AUTH_HDR_KEY    "x-eco-key-id"
-#define ECO_AUTH_HDR_JTI    "x-eco-token-id"
-#define ECO_AUTH_HDR_EXP    "x-eco-token-exp"
-#define ECO_AUTH_HDR_PREFIX "x-eco-"
+#define ECO_AUTH_HDR_SECRET          "x-eco-internal-secret"
+#define ECO_AUTH_HDR_KIND            "x-eco-auth-kind"
+#define ECO_AUTH_HDR_USER            "x-eco-user-id"
+#define ECO_AUTH_HDR_ROLE            "x-eco-role"
+#define ECO_AUTH_HDR_KEY             "x-eco-key-id"
+#define ECO_AUTH_HDR_JTI             "x-eco-token-id"
+#define ECO_AUTH_HDR_EXP             "x-eco-token-exp"
+#define ECO_AUTH_HDR_PREFIX          "x-eco-"
 #define ECO_AUTH_INTERNAL_SECRET_MIN 32
 
 /* Appends "name: value\r\n" lines for the secret and the identity (kind NONE: the secret only). */

@@ -32,8 +32,8 @@ typedef struct eco_http_call eco_http_call_t;
 typedef int (*eco_http_handler_fn)(eco_http_call_t *call);
 
 typedef struct {
-    const char *method;   /* "GET", "POST", ... */
-    const char *pattern;  /* "/api/v1/keys/{id}/rotate" */
+    const char *method;  /* "GET", "POST", ... */
+    const char *pattern; /* "/api/v1/keys/{id}/rotate" */
     eco_http_handler_fn fn;
     void *data;
     size_t nsegments;
@@ -66,12 +66,12 @@ h2o_iovec_t eco_http_param(const eco_http_call_t *call, const char *name);
 /* ---- the service runtime ---- */
 
 typedef struct {
-    const char *name;       /* "api-gateway": logs, metrics, build info */
-    int default_http_port;  /* the local default from ARCHITECTURE §1 */
+    const char *name;            /* "api-gateway": logs, metrics, build info */
+    int default_http_port;       /* the local default from ARCHITECTURE §1 */
     const eco_cfg_spec_t *specs; /* the service's own settings (besides the common ones), may be NULL */
     size_t nspecs;
-    int http_port;    /* > 0: listen here regardless of ECO_HTTP_PORT (tools with their own CLI flags) */
-    int no_builtins;  /* 1: /health, /ready, /metrics are ordinary routes (e.g. engine-sim mimics an engine's) */
+    int http_port;   /* > 0: listen here regardless of ECO_HTTP_PORT (tools with their own CLI flags) */
+    int no_builtins; /* 1: /health, /ready, /metrics are ordinary routes (e.g. engine-sim mimics an engine's) */
 } eco_service_opts_t;
 
 /* Common settings every service reads (filled by eco_service_new). */
@@ -94,8 +94,7 @@ h2o_context_t *eco_service_h2o(eco_service_t *svc);
 h2o_loop_t *eco_service_loop(eco_service_t *svc);
 
 /* Adds a route; pattern is borrowed (use a literal). */
-void eco_service_route(eco_service_t *svc, const char *method, const char *pattern, eco_http_handler_fn fn,
-                       void *data);
+void eco_service_route(eco_service_t *svc, const char *method, const char *pattern, eco_http_handler_fn fn, void *data);
 
 /* Called once when draining starts (SIGTERM), on the loop thread: e.g. start gRPC shutdown. */
 typedef void (*eco_service_drain_cb)(eco_service_t *svc, void *data);
@@ -213,8 +212,8 @@ typedef struct {
     void (*on_connect)(eco_http_client_req_t *r, void *data);
     /* Response head, or err != NULL (connection failure, timeout, bad response): then the
      * request is over and on_body is not called. */
-    void (*on_head)(eco_http_client_req_t *r, const char *err, int status, const h2o_header_t *headers,
-                    size_t nheaders, void *data);
+    void (*on_head)(eco_http_client_req_t *r, const char *err, int status, const h2o_header_t *headers, size_t nheaders,
+                    void *data);
     /* A body chunk (borrowed until return), eos = 1 on the last call, or err != NULL if the body
      * broke (connection closed early, also right after a complete chunk of a chunked body on a
      * keep-alive connection; timeout). After eos or err the request is over. */

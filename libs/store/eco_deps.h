@@ -8,12 +8,20 @@
 #include "eco_core.h"
 
 #define ECO_DEPS_SPEC_POSTGRES(out)                                                                                    \
-    {"ECO_POSTGRES_URL", ECO_CFG_URL, "postgresql://eco@127.0.0.1:5432/eco", 0, 0, NULL, "PostgreSQL connection URL", \
-     (out)}
+    {                                                                                                                  \
+        "ECO_POSTGRES_URL", ECO_CFG_URL, "postgresql://eco@127.0.0.1:5432/eco", 0, 0, NULL,                            \
+            "PostgreSQL connection URL", (out)                                                                         \
+    }
 #define ECO_DEPS_SPEC_REDIS(out)                                                                                       \
-    {"ECO_REDIS_URL", ECO_CFG_URL, "redis://127.0.0.1:6379", 0, 0, NULL, "Redis URL (redis://[:password@]host:port[/db])", (out)}
+    {                                                                                                                  \
+        "ECO_REDIS_URL", ECO_CFG_URL, "redis://127.0.0.1:6379", 0, 0, NULL,                                            \
+            "Redis URL (redis://[:password@]host:port[/db])", (out)                                                    \
+    }
 #define ECO_DEPS_SPEC_KAFKA(out)                                                                                       \
-    {"ECO_KAFKA_BROKERS", ECO_CFG_STR, "127.0.0.1:9092", 0, 0, NULL, "Kafka bootstrap brokers (host:port,...)", (out)}
+    {                                                                                                                  \
+        "ECO_KAFKA_BROKERS", ECO_CFG_STR, "127.0.0.1:9092", 0, 0, NULL, "Kafka bootstrap brokers (host:port,...)",     \
+            (out)                                                                                                      \
+    }
 
 /* Registers a readiness check named `name` for the dependency, backed by an eco_store probe
  * (one connection kept by the checker thread, each run bounded to ECO_DEPS_PROBE_TIMEOUT_MS).

@@ -33,13 +33,12 @@ int bootstrap_admin(const bootstrap_opts_t *o)
     if (!c)
         return ECO_EIO;
     /* One statement: the user and its audit row, only when no active admin exists. */
-    static const char sql[] =
-        "WITH ins AS (INSERT INTO users (email, password_hash, role) SELECT $1, $2, 'admin' "
-        "  WHERE NOT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled) "
-        "  ON CONFLICT DO NOTHING RETURNING id), "
-        "aud AS (INSERT INTO governance_records (actor, action, target_type, target_id, outcome) "
-        "  SELECT 'system:bootstrap', 'user.create', 'user', id::text, 'success' FROM ins) "
-        "SELECT count(*) FROM ins";
+    static const char sql[] = "WITH ins AS (INSERT INTO users (email, password_hash, role) SELECT $1, $2, 'admin' "
+                              "  WHERE NOT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled) "
+                              "  ON CONFLICT DO NOTHING RETURNING id), "
+                              "aud AS (INSERT INTO governance_records (actor, action, target_type, target_id, outcome) "
+                              "  SELECT 'system:bootstrap', 'user.create', 'user', id::text, 'success' FROM ins) "
+                              "SELECT count(*) FROM ins";
     const char *vals[] = {o->email, phc};
     PGresult *r = NULL;
     eco_store_pg_error_t e;

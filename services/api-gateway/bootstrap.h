@@ -6,7 +6,7 @@
 
 typedef struct {
     const char *pg_url;
-    const char *email;    /* "" = nothing to do */
+    const char *email; /* "" = nothing to do */
     const char *password;
     uint32_t argon2_m_kib, argon2_t;
 } bootstrap_opts_t;
