@@ -118,6 +118,8 @@ int eco_service_run(eco_service_t *svc);
 
 /* ---- responses ---- */
 
+/* The reason phrase of an HTTP status ("Not Found"); "Status" for unlisted codes. Static. */
+const char *eco_http_reason(int status);
 /* Sends a complete response with a body (copied). content_type NULL = application/json. */
 void eco_http_send(eco_http_call_t *call, int status, const char *content_type, const char *body, size_t len);
 /* Sends a JSON value (serialised compactly) and decrefs it. */

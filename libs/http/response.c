@@ -14,7 +14,7 @@ void eco_http_add_header(eco_http_call_t *call, const char *name, const char *va
     h2o_add_header_by_str(&req->pool, &req->res.headers, n, nl, 1, NULL, v, vl);
 }
 
-static const char *reason_for(int status)
+const char *eco_http_reason(int status)
 {
     switch (status) {
     case 200:
@@ -66,7 +66,7 @@ void eco_http_send(eco_http_call_t *call, int status, const char *content_type, 
 {
     h2o_req_t *req = call->req;
     req->res.status = status;
-    req->res.reason = reason_for(status);
+    req->res.reason = eco_http_reason(status);
     req->res.content_length = len;
     const char *ct = content_type ? content_type : "application/json";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct, strlen(ct));

@@ -23,6 +23,27 @@
             (out)                                                                                                      \
     }
 
+/* Settings of the worker pool and the Redis client that both gateways read (same names, bounds
+ * and defaults everywhere). */
+#define ECO_DEPS_SPEC_DB_WORKERS(out)                                                                                  \
+    {                                                                                                                  \
+        "ECO_DB_WORKERS", ECO_CFG_INT, "4", 1, 64, NULL,                                                               \
+            "worker threads for blocking PostgreSQL, Redis (and argon2id) work, each with its own connections", (out)  \
+    }
+#define ECO_DEPS_SPEC_DB_QUEUE(out)                                                                                    \
+    {                                                                                                                  \
+        "ECO_DB_QUEUE_MAX", ECO_CFG_INT, "1024", 1, 1000000, NULL, "jobs waiting for a worker before 503", (out)       \
+    }
+#define ECO_DEPS_SPEC_REDIS_TIMEOUT(out)                                                                               \
+    {                                                                                                                  \
+        "ECO_REDIS_TIMEOUT_MS", ECO_CFG_MS, "250", 10, 60000, NULL, "Redis connect and command timeout", (out)         \
+    }
+#define ECO_DEPS_SPEC_REDIS_PREFIX(out)                                                                                \
+    {                                                                                                                  \
+        "ECO_REDIS_KEY_PREFIX", ECO_CFG_STR, "eco:", 0, 0, NULL,                                                       \
+            "prefix of every Redis key (the same on both gateways)", (out)                                             \
+    }
+
 /* Registers a readiness check named `name` for the dependency, backed by an eco_store probe
  * (one connection kept by the checker thread, each run bounded to ECO_DEPS_PROBE_TIMEOUT_MS).
  * A URL that does not parse is a settings error: one line naming the variable, exit 2.

@@ -50,13 +50,10 @@ static const eco_cfg_spec_t specs[] = {
     {"ECO_UPSTREAM_TIMEOUT_MS", ECO_CFG_MS, "120000", 100, 3600000, NULL,
      "upstream connect, first byte and gap between streamed chunks", &upstream_timeout_ms},
     {"ECO_UPSTREAM_MAX_CONNS", ECO_CFG_INT, "256", 1, 100000, NULL, "connections per upstream", &upstream_conns},
-    {"ECO_DB_WORKERS", ECO_CFG_INT, "4", 1, 64, NULL,
-     "worker threads for blocking PostgreSQL, Redis (and argon2id) work, each with its own connections", &db_workers},
-    {"ECO_DB_QUEUE_MAX", ECO_CFG_INT, "1024", 1, 1000000, NULL, "jobs waiting for a worker before 503", &db_queue},
-    {"ECO_REDIS_TIMEOUT_MS", ECO_CFG_MS, "250", 10, 60000, NULL, "Redis connect and command timeout",
-     &redis_timeout_ms},
-    {"ECO_REDIS_KEY_PREFIX", ECO_CFG_STR, "eco:", 0, 0, NULL, "prefix of every Redis key (the same on both gateways)",
-     &gw.kv_prefix},
+    ECO_DEPS_SPEC_DB_WORKERS(&db_workers),
+    ECO_DEPS_SPEC_DB_QUEUE(&db_queue),
+    ECO_DEPS_SPEC_REDIS_TIMEOUT(&redis_timeout_ms),
+    ECO_DEPS_SPEC_REDIS_PREFIX(&gw.kv_prefix),
 };
 
 static eco_dep_state_t check_credentials(void *probe, char *detail, size_t len)

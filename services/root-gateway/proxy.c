@@ -269,40 +269,6 @@ static void on_body(eco_http_client_req_t *r, const char *err, const char *chunk
     }
 }
 
-static const char *reason(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 202:
-        return "Accepted";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Payload Too Large";
-    case 422:
-        return "Unprocessable Entity";
-    case 429:
-        return "Too Many Requests";
-    default:
-        return "Status";
-    }
-}
-
 static void on_head(eco_http_client_req_t *r, const char *err, int status, const h2o_header_t *headers, size_t nheaders,
                     void *data)
 {
@@ -356,7 +322,7 @@ static void on_head(eco_http_client_req_t *r, const char *err, int status, const
      * is set before the first send writes the head. */
     g->out = eco_http_stream_start(call, ctype, OUT_MAX, g->is_sse && status == 200, on_out, g);
     req->res.status = status;
-    req->res.reason = reason(status);
+    req->res.reason = eco_http_reason(status);
 }
 
 static const eco_http_client_cbs_t cbs = {.on_head = on_head, .on_body = on_body};
