@@ -20,6 +20,8 @@ export ECO_TOOLS_DIR=$T
 APT_LOCK_TIMEOUT=${ECO_APT_LOCK_TIMEOUT:-900}   # seconds to wait for another apt/dpkg
 KAFKA_POM=$ROOT/scripts/deps/kafka-pom.xml
 PY_REQ=$ROOT/tests/requirements.txt
+ENGINE_REQ=$ROOT/tests/requirements-engine.txt   # the real engine (llama-cpp-python) for tests/real_engine
+LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
 
 APT_PKGS=(build-essential pkg-config clang clang-format libclang-rt-14-dev libh2o-evloop-dev
   libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libpq-dev libhiredis-dev
@@ -316,6 +318,51 @@ venv() {
   stamp_set venv "$key" "$("$T/venv/bin/pip" freeze | tr '\n' ' ')"
 }
 
+# ---------------------------------------------------------------- f. real engine (llama.cpp)
+# llama-cpp-python is an sdist only: its wheel (CPU, portable, no llama.cpp tests/examples) is built
+# once into $T/wheels (~10 min on 2 cores), then installed with its [server] extra and gguf into the venv.
+llama() {
+  local ver key whl pip
+  ver=$(sed -n 's/^llama_cpp_python==//p' "$ENGINE_REQ")
+  [ -n "$ver" ] || die "no llama_cpp_python==VERSION pin in $ENGINE_REQ"
+  key="llama $ver $(sha "$PY_REQ" "$ENGINE_REQ") $LLAMA_CMAKE_ARGS"
+  stamp_ok llama "$key" && compgen -G "$T/venv/lib/python3*/site-packages/llama_cpp/server/app.py" >/dev/null &&
+    return 0
+  [ $CHECK = 1 ] && { missing "llama-cpp-python $ver (+ server extra, gguf) in $T/venv"; return 0; }
+  [ -x "$T/venv/bin/pip" ] || die "the venv step has not run"
+  pip=("$T/venv/bin/pip" -q --disable-pip-version-check)
+  whl=$(compgen -G "$T/wheels/llama_cpp_python-$ver-*.whl" | head -n1 || true)
+  if [ -z "$whl" ]; then
+    local t0; t0=$(now)
+    say "building the llama-cpp-python $ver wheel (once; ~10 min on 2 cores: sdist + build deps ~5, compile ~5)"
+    CMAKE_ARGS=$LLAMA_CMAKE_ARGS CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "${pip[@]}" wheel --no-deps \
+      --no-binary llama_cpp_python -w "$T/wheels" "llama_cpp_python==$ver" >"$T/logs/llama-build.log" 2>&1 ||
+      { tail -n 30 "$T/logs/llama-build.log" >&2; die "building llama-cpp-python failed (log: $T/logs/llama-build.log)"; }
+    say "llama-cpp-python wheel built in $(secs "$t0")s"
+  fi
+  if ! "${pip[@]}" install --no-index --find-links "$T/wheels" -r "$PY_REQ" -r "$ENGINE_REQ" >/dev/null 2>&1; then
+    "${pip[@]}" wheel --find-links "$T/wheels" -w "$T/wheels" -c "$PY_REQ" -r "$ENGINE_REQ" \
+      >"$T/logs/pip-engine.log" 2>&1 || { tail -n 20 "$T/logs/pip-engine.log" >&2; die "pip wheel (engine) failed"; }
+    "${pip[@]}" install --no-index --find-links "$T/wheels" -r "$PY_REQ" -r "$ENGINE_REQ" ||
+      die "pip install (engine) failed"
+  fi
+  "$T/venv/bin/python" -c 'import llama_cpp, llama_cpp.server.app, gguf, numpy' || die "engine imports failed"
+  stamp_set llama "$key" "$("$T/venv/bin/pip" freeze | grep -iE '^(llama|gguf|numpy|fastapi|uvicorn)' | tr '\n' ' ')"
+}
+
+# ---------------------------------------------------------------- OpenTelemetry collector
+# A collector with exactly the components ecosystem/otel/collector.yaml uses, so that
+# ecosystem/check.sh validates the configuration with the real reader.
+OTELCOL_KEY="otelcol v0.115.0 $(sha256sum "$ROOT/ecosystem/otel/builder-manifest.yaml" 2>/dev/null | cut -c1-16)"
+otelcol() {
+  stamp_ok otelcol "$OTELCOL_KEY" && [ -x "$T/bin/otelcol-eco" ] && return 0
+  [ $CHECK = 1 ] && { missing "OpenTelemetry collector $T/bin/otelcol-eco"; return 0; }
+  go_env
+  ECO_TOOLS_DIR=$T bash "$ROOT/ecosystem/otel/build-collector.sh" >"$T/logs/otelcol.log" 2>&1 ||
+    die "collector build failed (log: $T/logs/otelcol.log)"
+  stamp_set otelcol "$OTELCOL_KEY"
+}
+
 # ---------------------------------------------------------------- offline schemas
 schemas() { bash "$ROOT/scripts/schemas.sh" || die "offline schemas failed"; }
 
@@ -324,7 +371,7 @@ main() {
   local t0; t0=$(now)
   if [ $CHECK = 1 ]; then
     [ "$(readlink "$ROOT/.tools")" = "$T" ] || { STEP=layout; missing "$ROOT/.tools -> $T"; }
-    step debian debian; step faiss faiss_c; step go-tools go_tools; step kafka kafka; step venv venv
+    step debian debian; step faiss faiss_c; step go-tools go_tools; step kafka kafka; step venv venv; step llama llama; step otelcol otelcol
     bash "$ROOT/scripts/schemas.sh" --check >/dev/null || { STEP=schemas; missing "offline schemas $T/schemas"; }
     say "check $(secs "$t0")s: $([ $MISSING = 0 ] && echo complete || echo INCOMPLETE)"
     exit $MISSING
@@ -338,8 +385,10 @@ main() {
   step faiss faiss_c
   step kafka kafka
   step venv venv
+  step llama llama
   STEP=go-tools; wait "$GOPID" || { GOPID=; die "Go tools failed (logs: $T/logs/go-*.log)"; }
   GOPID=
+  step otelcol otelcol  # needs Go
   step schemas schemas  # needs the venv (Kubernetes schemas) and Go (CRD modules)
   say "total $(secs "$t0")s"
 }

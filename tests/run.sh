@@ -74,6 +74,9 @@ ecoctl down >/dev/null 2>&1
 step "deployment checks (policies, .qyaml, chart, schemas, workflows, Dockerfiles)"
 bash tests/deploy/check.sh; record "deployment checks" $?
 
+step "observability checks (rules, dashboards, collector and log shipping)"
+bash ecosystem/check.sh; record "ecosystem checks" $?
+
 step "fuzzing (libFuzzer, ${ECO_FUZZ_SECONDS:-60} s per target)"
 bash tests/fuzz/run.sh; record "fuzz targets" $?
 
