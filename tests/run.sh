@@ -31,6 +31,7 @@ cleanup() {
   rm -rf "$RUN_DIR"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT  # so that an interrupted run still stops its servers (the EXIT trap)
 
 step "build (plain and ASan+UBSan)"
 make --no-print-directory -s -j"$JOBS" build || exit 1
