@@ -115,7 +115,7 @@ class Deps:
     """The test dependencies started by tests/run.sh with ecoctl (real servers)."""
 
     def __init__(self):
-        self.offset = int(os.environ.get("ECO_TEST_PORT_OFFSET", "10000"))
+        self.offset = int(os.environ.get("ECO_TEST_PORT_OFFSET", "11000"))
         self.run_dir = os.environ.get("ECO_TEST_RUN_DIR")
         self.postgres_url = os.environ.get("ECO_TEST_POSTGRES_URL")
         self.redis_url = os.environ.get("ECO_TEST_REDIS_URL")

@@ -8,7 +8,9 @@ UNIT_ONLY=0
 [ "${1:-}" = "--unit-only" ] && UNIT_ONLY=1
 ROOT=$PWD
 JOBS=$(nproc)
-export ECO_TEST_PORT_OFFSET=${ECO_TEST_PORT_OFFSET:-10000}
+# 11000 keeps every port (3000+ to 50063+) outside Linux's ephemeral range 32768-60999, so an
+# outgoing connection can never hold a port a test server is about to bind.
+export ECO_TEST_PORT_OFFSET=${ECO_TEST_PORT_OFFSET:-11000}
 RUN_DIR=$(mktemp -d /tmp/eco-test.XXXXXX)
 export ECO_TEST_RUN_DIR=$RUN_DIR
 ASAN_BIN=$ROOT/build/asan/bin

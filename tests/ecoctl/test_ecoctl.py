@@ -692,7 +692,7 @@ def kafka_libs():
 @pytest.mark.deps
 def test_real_postgres_redis_kafka_from_services_yaml(tmp_path):
     # An offset that keeps every declared port (the highest is 50063) valid and these ones free;
-    # tests/run.sh runs its own dependencies on offset 10000.
+    # tests/run.sh runs its own dependencies on offset 11000 (the search skips offsets in use).
     needed = (5432, 6379, 9092, 9093)
     offset = next((o for o in range(11000, 15400, 200) if all(port_free(p + o) for p in needed)), None)
     assert offset is not None, "no free port offset"
