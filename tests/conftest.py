@@ -25,3 +25,9 @@ def start_service():
     yield start
     for s in started:
         s.stop(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def pb(tmp_path_factory):
+    """(inference_pb2, inference_pb2_grpc) for eco.ai.v1, generated once per test session."""
+    return ecotest.inference_stubs(tmp_path_factory.mktemp("stubs"))

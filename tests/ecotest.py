@@ -1,7 +1,9 @@
 """Shared helpers for eco-base black-box tests: start real binaries on free loopback ports,
 talk HTTP to them, and control the test dependencies (PostgreSQL, Redis, Kafka) through ecoctl."""
+import importlib
 import json
 import os
+import sys
 import pathlib
 import signal
 import socket
@@ -140,3 +142,20 @@ class Deps:
     def env(self):
         return {"ECO_POSTGRES_URL": self.postgres_url, "ECO_REDIS_URL": self.redis_url,
                 "ECO_KAFKA_BROKERS": self.kafka_brokers}
+
+
+def inference_stubs(out):
+    """(inference_pb2, inference_pb2_grpc) generated from proto/ into the directory `out` with
+    grpcio-tools (outside clients are compiled from the same file)."""
+    from grpc_tools import protoc
+    rc = protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"--python_out={out}", f"--grpc_python_out={out}",
+                      str(ROOT / "proto/eco/ai/v1/inference.proto")])
+    assert rc == 0, "protoc failed"
+    for d in ("eco", "eco/ai", "eco/ai/v1"):
+        (pathlib.Path(out) / d / "__init__.py").touch()
+    sys.path.insert(0, str(out))
+    try:
+        return (importlib.import_module("eco.ai.v1.inference_pb2"),
+                importlib.import_module("eco.ai.v1.inference_pb2_grpc"))
+    finally:
+        sys.path.remove(str(out))

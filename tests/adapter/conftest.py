@@ -1,12 +1,10 @@
 """Harness for engine-adapter tests: gRPC stubs generated from proto/ at test time, and a
 factory that starts an engine-sim of one kind plus an engine-adapter in front of it, both on
 free loopback ports and stopped at teardown (also when a test fails)."""
-import importlib
 import os
 import pathlib
 import socket
 import subprocess
-import sys
 import time
 
 import grpc
@@ -20,24 +18,6 @@ CONTINUATION_KINDS = {"vllm", "llamacpp", "triton"}
 METRICS_KINDS = {"vllm", "tgi", "sglang", "trtllm", "triton", "lmdeploy", "llamacpp"}
 SEEDLESS_KINDS = {"mii"}  # DeepSpeed-MII's server takes no seed: the adapter leaves it out
 RPC_TIMEOUT = 10
-
-
-@pytest.fixture(scope="session")
-def pb(tmp_path_factory):
-    """(inference_pb2, inference_pb2_grpc), generated from proto/ with grpcio-tools."""
-    from grpc_tools import protoc
-    out = tmp_path_factory.mktemp("stubs")
-    rc = protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"--python_out={out}", f"--grpc_python_out={out}",
-                      str(ROOT / "proto/eco/ai/v1/inference.proto")])
-    assert rc == 0, "protoc failed"
-    for d in ("eco", "eco/ai", "eco/ai/v1"):
-        (out / d / "__init__.py").touch()
-    sys.path.insert(0, str(out))
-    try:
-        return (importlib.import_module("eco.ai.v1.inference_pb2"),
-                importlib.import_module("eco.ai.v1.inference_pb2_grpc"))
-    finally:
-        sys.path.remove(str(out))
 
 
 def sim_bin():

@@ -86,23 +86,6 @@ def db(deps):
     psql(deps.postgres_url, f"DROP DATABASE {name} WITH (FORCE)")
 
 
-def stubs(tmp_path):
-    from grpc_tools import protoc
-    out = tmp_path / "stubs"
-    out.mkdir()
-    rc = protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"--python_out={out}", f"--grpc_python_out={out}",
-                      str(ROOT / "proto/eco/ai/v1/inference.proto")])
-    assert rc == 0
-    sys.path.insert(0, str(out))
-    try:
-        from eco.ai.v1 import inference_pb2, inference_pb2_grpc
-        return inference_pb2, inference_pb2_grpc
-    finally:
-        sys.path.remove(str(out))
-        for m in [m for m in sys.modules if m == "eco" or m.startswith("eco.")]:
-            del sys.modules[m]
-
-
 class Sim(Service):
     """engine-sim listens on --port, not ECO_HTTP_PORT."""
 
@@ -213,8 +196,8 @@ def scrape(s):
 
 
 @pytest.mark.deps
-def test_every_metric_used_is_emitted(stack, tmp_path):
-    one_request_of_each_kind(stack, stubs(tmp_path))
+def test_every_metric_used_is_emitted(stack, pb):
+    one_request_of_each_kind(stack, pb)
     samples, declared = set(), set()
     for text in scrape(stack).values():
         a, b = parse_exposition(text)

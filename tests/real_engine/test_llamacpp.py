@@ -127,24 +127,6 @@ def engine(tmp_path_factory):
     srv.stop()
 
 
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    """(inference_pb2, inference_pb2_grpc), generated from proto/ with grpcio-tools."""
-    from grpc_tools import protoc
-    out = tmp_path_factory.mktemp("stubs")
-    rc = protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"--python_out={out}", f"--grpc_python_out={out}",
-                      str(ROOT / "proto/eco/ai/v1/inference.proto")])
-    assert rc == 0, "protoc failed"
-    for d in ("eco", "eco/ai", "eco/ai/v1"):
-        (out / d / "__init__.py").touch()
-    sys.path.insert(0, str(out))
-    try:
-        return (importlib.import_module("eco.ai.v1.inference_pb2"),
-                importlib.import_module("eco.ai.v1.inference_pb2_grpc"))
-    finally:
-        sys.path.remove(str(out))
-
-
 class Adapter(Service):
     def __init__(self, pb, kind, engine_url):
         super().__init__("engine-adapter", {"ECO_ENGINE_KIND": kind, "ECO_ENGINE_URL": engine_url,
