@@ -15,9 +15,9 @@ JOBS ?= $(shell nproc)
 
 SERVICES := root-gateway api-gateway ai-service engine-adapter index-service job-poller
 TOOLNAMES := ecoctl engine-sim qyaml
-LIBS := core metrics http rpc store auth governance engines
+LIBS := core metrics http rpc store auth governance engines resilience
 # Link order: higher libs first.
-LINK_LIBS := http rpc store auth governance engines metrics core
+LINK_LIBS := http rpc store auth governance engines resilience metrics core
 
 GEN := $(BUILD)/gen
 CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wno-unused-parameter \

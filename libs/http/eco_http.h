@@ -99,6 +99,9 @@ void eco_service_route(eco_service_t *svc, const char *method, const char *patte
 /* Called once when draining starts (SIGTERM), on the loop thread: e.g. start gRPC shutdown. */
 typedef void (*eco_service_drain_cb)(eco_service_t *svc, void *data);
 void eco_service_on_drain(eco_service_t *svc, eco_service_drain_cb cb, void *data);
+/* Called on the loop thread for each SIGHUP (e.g. reload a configuration file). */
+typedef void (*eco_service_reload_cb)(eco_service_t *svc, void *data);
+void eco_service_on_reload(eco_service_t *svc, eco_service_reload_cb cb, void *data);
 /* Runs fn(data) on its own thread when draining starts (e.g. a gRPC server's blocking graceful
  * shutdown); the service does not exit before it returns or the grace period ends. */
 typedef void (*eco_service_blocking_fn)(void *data, long grace_ms);

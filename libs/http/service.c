@@ -30,6 +30,8 @@ struct eco_service {
     long connections;  /* open client connections (loop thread only) */
     atomic_long holds; /* other work that delays exit */
     eco_service_drain_cb drain_cb;
+    eco_service_reload_cb reload_cb;
+    void *reload_data;
     void *drain_data;
     struct {
         eco_service_blocking_fn fn;
@@ -138,6 +140,12 @@ void eco_service_route(eco_service_t *svc, const char *method, const char *patte
 {
     if (eco__router_add(&svc->router, method, pattern, fn, data) != 0)
         eco_fatal("cannot add route %s %s", method, pattern);
+}
+
+void eco_service_on_reload(eco_service_t *svc, eco_service_reload_cb cb, void *data)
+{
+    svc->reload_cb = cb;
+    svc->reload_data = data;
 }
 
 void eco_service_on_drain(eco_service_t *svc, eco_service_drain_cb cb, void *data)
@@ -526,7 +534,9 @@ static void on_signal(h2o_socket_t *sock, const char *err)
     eco_service_t *svc = sock->data;
     int sig;
     while ((sig = eco_lifecycle_read_signal(svc->sigfd)) != 0) {
-        if (sig == SIGHUP)
+        if (sig == SIGHUP && svc->reload_cb)
+            svc->reload_cb(svc, svc->reload_data);
+        else if (sig == SIGHUP)
             eco_info("SIGHUP received; nothing to reload in this service");
         else
             begin_drain(svc, sig);

@@ -8,11 +8,6 @@
 #include <grpc/support/time.h>
 #include <string.h>
 
-struct eco_rpc_channel {
-    grpc_channel *ch;
-    char *target;
-};
-
 eco_rpc_channel_t *eco_rpc_channel_create(const char *target, const eco_rpc_channel_opts_t *opts)
 {
     eco_rpc_channel_opts_t o = opts ? *opts : (eco_rpc_channel_opts_t){0};

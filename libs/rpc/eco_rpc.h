@@ -4,7 +4,8 @@
  *     completion queue each, asynchronous answers from any thread, bounded per-call send
  *     queues with backpressure, cancellation callbacks, UNIMPLEMENTED for unknown methods,
  *     graceful shutdown bounded in time;
- *   - client: channels, blocking unary calls and server-streaming readers;
+ *   - client: channels, blocking unary calls and server-streaming readers, and asynchronous
+ *     calls whose events are posted to the owner's thread;
  *   - grpc.health.v1.Health (Check and Watch), without credentials;
  *   - protobuf-c <-> grpc_byte_buffer, status names and the HTTP mapping.
  *
@@ -315,6 +316,50 @@ const eco_rpc_result_t *eco_rpc_client_stream_result(const eco_rpc_client_stream
 void eco_rpc_client_stream_cancel(eco_rpc_client_stream_t *st);
 /* Cancels the call if it has not ended and frees everything. */
 void eco_rpc_client_stream_free(eco_rpc_client_stream_t *st);
+
+/* ---------- asynchronous client ---------- */
+
+/* One completion queue served by one thread, for calls whose events are handled on the
+ * owner's thread (e.g. the h2o loop): every callback is handed to post(post_data, fn, arg),
+ * which must run fn(arg) later on that thread, in posting order (eco_service_post does). The
+ * owner thread must not block waiting for these callbacks. */
+typedef void (*eco_rpc_post_fn)(void *post_data, void (*fn)(void *arg), void *arg);
+typedef struct eco_rpc_async eco_rpc_async_t;
+
+/* Starts the thread. post and post_data are borrowed for the object's life. */
+eco_rpc_async_t *eco_rpc_async_new(eco_rpc_post_fn post, void *post_data);
+/* Cancels every call still open, waits (at most grace_ms, 0 = 2000) for the core to complete
+ * their operations, then stops the thread. Calls the owner has not released are leaked (their
+ * callbacks may be pending in the owner's queue). From any thread but the completion thread. */
+void eco_rpc_async_free(eco_rpc_async_t *a, long grace_ms);
+
+typedef struct eco_rpc_acall eco_rpc_acall_t;
+typedef struct {
+    /* A response message, owned by the callee (protobuf_c_message_free_unpacked). Unary: at
+     * most one, before on_end. Streaming: the first is requested at start, each next one by
+     * eco_rpc_acall_read. */
+    void (*on_msg)(eco_rpc_acall_t *c, ProtobufCMessage *msg, void *data);
+    /* The end, exactly once and last: status, details, metadata (borrowed during the call).
+     * An OK stream ends only after its last message was read. Not called once released. */
+    void (*on_end)(eco_rpc_acall_t *c, const eco_rpc_result_t *res, void *data);
+} eco_rpc_acall_cbs_t;
+
+/* Starts path ("/pkg.Svc/Method") with req (borrowed; serialised before returning) as a unary
+ * (streaming 0) or server-streaming (1) call expecting resp_desc messages. opts as for the
+ * blocking client (timeout, metadata, parent; borrowed). cbs and data are borrowed until the
+ * call is released. 0 with *out set, or ECO_EINVAL (bad metadata or arguments). [owner thread] */
+int eco_rpc_acall_start(eco_rpc_async_t *a, eco_rpc_channel_t *ch, const char *path, const ProtobufCMessage *req,
+                        const ProtobufCMessageDescriptor *resp_desc, int streaming, const eco_rpc_call_opts_t *opts,
+                        const eco_rpc_acall_cbs_t *cbs, void *data, eco_rpc_acall_t **out);
+/* Streaming: asks for the next message (on_msg, or on_end at the end). At most one read is
+ * outstanding; extra calls are ignored. [owner thread] */
+void eco_rpc_acall_read(eco_rpc_acall_t *c);
+/* Cancels the call: the server sees a cancellation, on_end follows with CANCELLED (unless the
+ * call already ended). [owner thread] */
+void eco_rpc_acall_cancel(eco_rpc_acall_t *c);
+/* The owner lets go: cancels the call if it has not ended; no callback runs afterwards. The
+ * memory is freed once the core and the post queue are done with it. [owner thread] */
+void eco_rpc_acall_release(eco_rpc_acall_t *c);
 
 /* ---------- for services ---------- */
 

@@ -135,6 +135,12 @@ void eco__rpc_md_release(grpc_metadata *md, size_t n);
 char *eco__rpc_method_path(const ProtobufCServiceDescriptor *svc, const char *method,
                            const ProtobufCMethodDescriptor **desc);
 
+/* client.c: a channel (async.c starts calls on it too). */
+struct eco_rpc_channel {
+    grpc_channel *ch;
+    char *target;
+};
+
 /* Absolute monotonic deadline ms from now; ms <= 0 = infinite. */
 gpr_timespec eco__rpc_deadline_ms(long ms);
 

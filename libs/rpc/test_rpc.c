@@ -869,6 +869,203 @@ static void test_overload(void **state)
     fx_stop(&fx);
 }
 
+/* ---------- asynchronous client ---------- */
+
+/* The owner's thread is the test thread: posted events wait in a queue until ax_run. */
+typedef struct ax_ev {
+    struct ax_ev *next;
+    void (*fn)(void *);
+    void *arg;
+} ax_ev_t;
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    ax_ev_t *head, *tail;
+    int msgs, ends, reads_left, release_after;
+    grpc_status_code status;
+    char text[256];
+    char retry_after[8];
+    eco_rpc_acall_t *call;
+} ax_t;
+
+static void ax_post(void *post_data, void (*fn)(void *), void *arg)
+{
+    ax_t *ax = post_data;
+    ax_ev_t *e = calloc(1, sizeof(*e));
+    e->fn = fn;
+    e->arg = arg;
+    pthread_mutex_lock(&ax->lock);
+    if (ax->tail)
+        ax->tail->next = e;
+    else
+        ax->head = e;
+    ax->tail = e;
+    pthread_cond_signal(&ax->cond);
+    pthread_mutex_unlock(&ax->lock);
+}
+
+/* Runs posted events until cond(ax) holds or timeout_ms passes; returns cond(ax). */
+static int ax_run(ax_t *ax, int (*cond)(ax_t *), long timeout_ms)
+{
+    uint64_t until = eco_now_ms() + (uint64_t)timeout_ms;
+    while (!cond(ax) && eco_now_ms() < until) {
+        pthread_mutex_lock(&ax->lock);
+        ax_ev_t *e = ax->head;
+        if (e) {
+            ax->head = e->next;
+            if (!ax->head)
+                ax->tail = NULL;
+        } else {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 10000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&ax->cond, &ax->lock, &ts);
+        }
+        pthread_mutex_unlock(&ax->lock);
+        if (e) {
+            e->fn(e->arg);
+            free(e);
+        }
+    }
+    return cond(ax);
+}
+
+static int ax_ended(ax_t *ax)
+{
+    return ax->ends > 0;
+}
+
+static void ax_on_msg(eco_rpc_acall_t *c, ProtobufCMessage *msg, void *data)
+{
+    ax_t *ax = data;
+    ax->msgs++;
+    if (msg->descriptor == &eco__ai__v1__generate_response__descriptor)
+        snprintf(ax->text, sizeof(ax->text), "%s", ((Eco__Ai__V1__GenerateResponse *)msg)->text);
+    else
+        strncat(ax->text, ((Eco__Ai__V1__CompletionChunk *)msg)->delta, sizeof(ax->text) - strlen(ax->text) - 1);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    if (ax->release_after && ax->msgs == ax->release_after) {
+        eco_rpc_acall_release(c);
+        ax->call = NULL;
+        return;
+    }
+    if (ax->reads_left-- > 0)
+        eco_rpc_acall_read(c);
+}
+
+static void ax_on_end(eco_rpc_acall_t *c, const eco_rpc_result_t *res, void *data)
+{
+    ax_t *ax = data;
+    ax->ends++;
+    ax->status = res->status;
+    const char *ra = eco_rpc_mdlist_get(&res->trailing_md, "retry-after", NULL);
+    snprintf(ax->retry_after, sizeof(ax->retry_after), "%s", ra ? ra : "");
+}
+
+static const eco_rpc_acall_cbs_t ax_cbs = {ax_on_msg, ax_on_end};
+
+static void ax_start(ax_t *ax, eco_rpc_async_t *a, fx_t *fx, const char *method, const char *prompt, long max_tokens,
+                     long timeout_ms)
+{
+    Eco__Ai__V1__GenerateRequest req = ECO__AI__V1__GENERATE_REQUEST__INIT;
+    req.prompt = (char *)prompt;
+    if (max_tokens >= 0) {
+        req._max_tokens_case = ECO__AI__V1__GENERATE_REQUEST___MAX_TOKENS_MAX_TOKENS;
+        req.max_tokens = (uint32_t)max_tokens;
+    }
+    int streaming = strcmp(method, "StreamCompletion") == 0;
+    char path[96];
+    snprintf(path, sizeof(path), "/eco.ai.v1.Inference/%s", method);
+    ax->msgs = ax->ends = 0;
+    ax->text[0] = '\0';
+    eco_rpc_call_opts_t o = {.timeout_ms = timeout_ms};
+    assert_int_equal(eco_rpc_acall_start(a, fx->ch, path, &req.base,
+                                         streaming ? &eco__ai__v1__completion_chunk__descriptor
+                                                   : &eco__ai__v1__generate_response__descriptor,
+                                         streaming, &o, &ax_cbs, ax, &ax->call),
+                     0);
+}
+
+static void test_async_client(void **state)
+{
+    (void)state;
+    fx_t fx;
+    fx_start(&fx, 8, 1);
+    ax_t ax = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    eco_rpc_async_t *a = eco_rpc_async_new(ax_post, &ax);
+
+    /* Unary: one message, then OK. */
+    ax_start(&ax, a, &fx, "GenerateCompletion", "hello", -1, 5000);
+    assert_true(ax_run(&ax, ax_ended, 5000));
+    assert_int_equal(ax.status, GRPC_STATUS_OK);
+    assert_int_equal(ax.msgs, 1);
+    assert_string_equal(ax.text, "hello");
+    eco_rpc_acall_release(ax.call);
+
+    /* Unary failure: status and trailers, no message. */
+    ax_start(&ax, a, &fx, "GenerateCompletion", "fail", -1, 5000);
+    assert_true(ax_run(&ax, ax_ended, 5000));
+    assert_int_equal(ax.status, GRPC_STATUS_RESOURCE_EXHAUSTED);
+    assert_int_equal(ax.msgs, 0);
+    assert_string_equal(ax.retry_after, "2");
+    eco_rpc_acall_release(ax.call);
+
+    /* Deadline: the end comes with DEADLINE_EXCEEDED. */
+    ax_start(&ax, a, &fx, "GenerateCompletion", "hang", -1, 150);
+    assert_true(ax_run(&ax, ax_ended, 5000));
+    assert_int_equal(ax.status, GRPC_STATUS_DEADLINE_EXCEEDED);
+    eco_rpc_acall_release(ax.call);
+
+    /* Stream read message by message: 5 chunks + the last one, then OK. */
+    ax.reads_left = 100;
+    ax_start(&ax, a, &fx, "StreamCompletion", "", 5, 5000);
+    assert_true(ax_run(&ax, ax_ended, 5000));
+    assert_int_equal(ax.status, GRPC_STATUS_OK);
+    assert_int_equal(ax.msgs, 6);
+    eco_rpc_acall_release(ax.call);
+
+    /* Without reads the stream waits after the first message (flow control by the owner). */
+    ax.reads_left = 0;
+    ax_start(&ax, a, &fx, "StreamCompletion", "", 5, 5000);
+    assert_false(ax_run(&ax, ax_ended, 300));
+    assert_int_equal(ax.msgs, 1);
+    ax.reads_left = 100;
+    eco_rpc_acall_read(ax.call);
+    assert_true(ax_run(&ax, ax_ended, 5000));
+    assert_int_equal(ax.msgs, 6);
+    eco_rpc_acall_release(ax.call);
+
+    /* Cancel an endless stream: CANCELLED, and the server sees it. */
+    int c0 = ev_get(&cancels);
+    ax.reads_left = 3;
+    ax_start(&ax, a, &fx, "StreamCompletion", "", -1, 10000);
+    assert_false(ax_run(&ax, ax_ended, 200));
+    eco_rpc_acall_cancel(ax.call);
+    assert_true(ax_run(&ax, ax_ended, 5000));
+    assert_int_equal(ax.status, GRPC_STATUS_CANCELLED);
+    eco_rpc_acall_release(ax.call);
+    assert_int_equal(ev_wait(&cancels, c0 + 1, 3000), c0 + 1);
+
+    /* Release inside a callback mid-stream: no callback afterwards, the server sees a cancel. */
+    ax.reads_left = 100;
+    ax.release_after = 2;
+    ax_start(&ax, a, &fx, "StreamCompletion", "", -1, 10000);
+    assert_false(ax_run(&ax, ax_ended, 500));
+    assert_int_equal(ax.msgs, 2);
+    assert_null(ax.call);
+    assert_int_equal(ev_wait(&cancels, c0 + 2, 3000), c0 + 2);
+    ax.release_after = 0;
+
+    eco_rpc_async_free(a, 2000);
+    ax_run(&ax, ax_ended, 50); /* deliver what is still queued (dropped: released) */
+    fx_stop(&fx);
+}
+
 static void test_server_lifecycle(void **state)
 {
     (void)state;
@@ -906,6 +1103,7 @@ int main(void)
         cmocka_unit_test(test_graceful_shutdown),
         cmocka_unit_test(test_overload),
         cmocka_unit_test(test_server_lifecycle),
+        cmocka_unit_test(test_async_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,15 +33,15 @@ static json_t *model_json(const models_ctx_t *ctx, const reg_model_t *m)
                      (json_int_t)ctx->created, "owned_by", m->owned_by, "context_length", (json_int_t)m->context_length,
                      "capabilities", capabilities(m->caps), "aliases", aliases, "backends", backends, "backends_up",
                      (json_int_t)up, "default",
-                     ctx->registry->default_model && m == registry_find(ctx->registry, NULL));
+                     (*ctx->registry)->default_model && m == registry_find(*ctx->registry, NULL));
 }
 
 int models_list(eco_http_call_t *call)
 {
     const models_ctx_t *ctx = call->data;
     json_t *data = json_array();
-    for (size_t i = 0; i < ctx->registry->nmodels; i++)
-        json_array_append_new(data, model_json(ctx, &ctx->registry->models[i]));
+    for (size_t i = 0; i < (*ctx->registry)->nmodels; i++)
+        json_array_append_new(data, model_json(ctx, &(*ctx->registry)->models[i]));
     eco_http_send_json(call, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
     return 0;
 }
@@ -52,7 +52,7 @@ int models_get(eco_http_call_t *call)
     h2o_iovec_t id = eco_http_param(call, "model");
     char name[256];
     snprintf(name, sizeof(name), "%.*s", (int)(id.len < 255 ? id.len : 255), id.base);
-    const reg_model_t *m = id.len < 255 ? registry_find(ctx->registry, name) : NULL;
+    const reg_model_t *m = id.len < 255 ? registry_find(*ctx->registry, name) : NULL;
     if (!m) {
         eco_http_send_error(call, 404, "model_not_found", "model", "The model '%s' does not exist", name);
         return 0;
@@ -61,7 +61,7 @@ int models_get(eco_http_call_t *call)
     return 0;
 }
 
-void models_init(models_ctx_t *ctx, const registry_t *reg, const backends_t *b)
+void models_init(models_ctx_t *ctx, registry_t *const *reg, backends_t *b)
 {
     ctx->registry = reg;
     ctx->backends = b;
