@@ -36,7 +36,8 @@ typedef struct {
 typedef struct ai {
     eco_service_t *svc;
     ai_settings_t s;
-    registry_t *reg; /* current registry (SIGHUP swaps it on the loop thread) */
+    const char *internal_secret; /* root-gateway's identity headers are believed with it */
+    registry_t *reg;             /* current registry (SIGHUP swaps it on the loop thread) */
     backends_t *bk;
     eco_rpc_async_t *rpc;
     eco_retry_budget_t budget;

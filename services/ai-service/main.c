@@ -2,6 +2,7 @@
  * engine adapters: model registry (ECO_MODELS_FILE, reloaded on SIGHUP), routing, retries,
  * mid-stream failover, circuit breakers and admission control. */
 #include "ai.h"
+#include "eco_auth.h"
 #include "eco_deps.h"
 #include "models.h"
 #include "rest.h"
@@ -42,6 +43,8 @@ static const eco_cfg_spec_t specs[] = {
      &ai.s.breaker_cooldown_ms},
     {"ECO_HEALTH_INTERVAL_MS", ECO_CFG_MS, "1000", 50, 600000, NULL, "backend health and load polling interval",
      &ai.s.health_interval_ms},
+    {"ECO_INTERNAL_SECRET", ECO_CFG_STR, "", 0, 0, NULL,
+     "shared with root-gateway (>= 32 bytes): x-eco-* identity headers are believed only with it", &ai.internal_secret},
     ECO_DEPS_SPEC_KAFKA(&kafka),
 };
 
@@ -96,6 +99,10 @@ int main(int argc, char **argv)
     registry_t *reg = registry_load(models_file, err, sizeof(err));
     if (!reg) {
         fprintf(stderr, "ECO_MODELS_FILE: %s\n", err);
+        return 2;
+    }
+    if (ai.internal_secret[0] && strlen(ai.internal_secret) < ECO_AUTH_INTERNAL_SECRET_MIN) {
+        fprintf(stderr, "ECO_INTERNAL_SECRET: at least %d bytes\n", ECO_AUTH_INTERNAL_SECRET_MIN);
         return 2;
     }
     ai.svc = svc;

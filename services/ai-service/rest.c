@@ -3,6 +3,7 @@
  * jobs when the client goes away. */
 #include "rest.h"
 
+#include "eco_auth.h"
 #include "oai.h"
 
 #include <stdlib.h>
@@ -273,9 +274,47 @@ static int header_timeout(eco_http_call_t *call, long *ms)
     return 0;
 }
 
+static eco_auth_str_t hdr(eco_http_call_t *call, const char *name)
+{
+    h2o_iovec_t v = eco_http_header(call, name);
+    return (eco_auth_str_t){v.base, v.len};
+}
+
+/* Identity headers (set by root-gateway) are believed only with the internal secret; a request
+ * carrying them without it is refused rather than served under a forged identity. 1 = go on. */
+static int identity_ok(eco_http_call_t *call, const ai_t *ai)
+{
+    static const char *const names[] = {ECO_AUTH_HDR_SECRET, ECO_AUTH_HDR_KIND, ECO_AUTH_HDR_USER, ECO_AUTH_HDR_ROLE,
+                                        ECO_AUTH_HDR_KEY,    ECO_AUTH_HDR_JTI,  ECO_AUTH_HDR_EXP};
+    int any = 0;
+    for (size_t i = 0; i < ECO_ARRAY_SIZE(names) && !any; i++)
+        any = eco_http_header(call, names[i]).base != NULL;
+    if (!any)
+        return 1;
+    eco_auth_str_t secret = hdr(call, ECO_AUTH_HDR_SECRET);
+    if (!ai->internal_secret[0] || !secret.p ||
+        !eco_auth_secret_equal(secret.p, secret.len, ai->internal_secret, strlen(ai->internal_secret))) {
+        eco_warn("identity headers without a valid internal secret", ECO_KS("request_id", call->request_id));
+        eco_http_send_error(call, 401, "untrusted_identity_headers", NULL,
+                            "x-eco-* identity headers are accepted only from root-gateway");
+        return 0;
+    }
+    eco_auth_identity_t id;
+    if (eco_http_header(call, ECO_AUTH_HDR_KIND).base &&
+        eco_auth_identity_parse(hdr(call, ECO_AUTH_HDR_KIND), hdr(call, ECO_AUTH_HDR_USER),
+                                hdr(call, ECO_AUTH_HDR_ROLE), hdr(call, ECO_AUTH_HDR_KEY), hdr(call, ECO_AUTH_HDR_JTI),
+                                hdr(call, ECO_AUTH_HDR_EXP), &id) != 0) {
+        eco_http_send_error(call, 400, "invalid_identity_headers", NULL, "malformed x-eco-* identity headers");
+        return 0;
+    }
+    return 1;
+}
+
 static int handle(eco_http_call_t *call, oai_kind_t kind)
 {
     ai_t *ai = call->data;
+    if (!identity_ok(call, ai))
+        return 0;
     json_t *root = eco_http_json_body(call);
     if (!root)
         return 0;
