@@ -26,6 +26,7 @@ typedef struct {
     long queue_max;
     long breaker_failures, breaker_error_percent, breaker_cooldown_ms;
     long health_interval_ms;
+    int prefix_affinity;
 } ai_settings_t;
 
 typedef struct {
@@ -38,6 +39,7 @@ typedef struct ai {
     ai_settings_t s;
     const char *internal_secret; /* root-gateway's identity headers are believed with it */
     registry_t *reg;             /* current registry (SIGHUP swaps it on the loop thread) */
+    long long created;           /* registry load time: the OpenAI `created` of every model */
     backends_t *bk;
     eco_rpc_async_t *rpc;
     eco_retry_budget_t budget;
@@ -113,7 +115,10 @@ long job_overhead_us(const job_t *j);
  * be left alone (retry-after). */
 enum { ROUTE_FULL = 1, ROUTE_COOLING = 2 };
 backend_t *route_pick(ai_t *ai, const reg_model_t *m, backend_t *const *skip, size_t nskip, int need_continuation,
-                      int *busy);
+                      uint64_t affinity, int *busy);
+/* The affinity key of a request: its session (x-eco-session) if any, else with
+ * ECO_PREFIX_AFFINITY the hash of its leading messages (all but the last), else 0 (none). */
+uint64_t route_affinity(const ai_t *ai, const char *session, const Eco__Ai__V1__GenerateRequest *gen);
 unsigned route_limit(const ai_t *ai, const backend_t *b);
 /* Readiness check (data = ai_t): UP when every model has a healthy backend, DEGRADED when some
  * model has none, DOWN when no model has any. */

@@ -22,6 +22,7 @@ struct backends {
     pthread_t thread;
     int started;
     atomic_int stop;
+    atomic_long rounds; /* completed probe rounds */
     eco_metric_t *m_inflight, *m_circuit, *m_opens;
 };
 
@@ -108,6 +109,13 @@ static void probe_all(backends_t *b)
         atomic_store(&e->healthy, ok);
         atomic_store(&e->probed, 1);
     }
+    atomic_fetch_add(&b->rounds, 1);
+}
+
+void backends_wait_probed(backends_t *b, long timeout_ms)
+{
+    for (long waited = 0; atomic_load(&b->rounds) == 0 && waited < timeout_ms; waited += 10)
+        usleep(10000);
 }
 
 static void *monitor(void *arg)

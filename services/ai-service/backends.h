@@ -37,6 +37,8 @@ void backends_start(backends_t *b);
 void backends_free(backends_t *b);
 
 backend_t *backends_find(backends_t *b, const char *address);
+/* Waits (at most timeout_ms) until the monitor has probed every backend once. Any thread. */
+void backends_wait_probed(backends_t *b, long timeout_ms);
 
 /* Latest probe result for an adapter address: 1 healthy, 0 not (or never probed). Any thread. */
 int backends_healthy(backends_t *b, const char *address);

@@ -16,6 +16,7 @@ struct job {
     const Eco__Ai__V1__GenerateRequest *gen;
     const Eco__Ai__V1__EmbeddingRequest *emb;
     int priority;
+    uint64_t affinity;
     job_sink_t sink;
     void *data;
     char request_id[65];
@@ -197,7 +198,7 @@ static void on_next(eco_timer_t *t)
 static void on_msg(eco_rpc_acall_t *c, ProtobufCMessage *msg, void *data)
 {
     job_t *j = data;
-    if (j->mode != JOB_STREAM) {
+    if (j->mode == JOB_EMBED) {
         if (j->result)
             protobuf_c_message_free_unpacked(j->result, NULL);
         j->result = msg;
@@ -210,19 +211,22 @@ static void on_msg(eco_rpc_acall_t *c, ProtobufCMessage *msg, void *data)
     if (dlen) {
         uint64_t now = eco_now_ns();
         eco_timer_stop(&j->t_first);
-        if (!j->started) {
-            j->started = 1;
+        if (j->tokens_sent == 0)
             eco_metrics_observe(ai->m_ttft, (double)(now - j->t0_ns) / 1e9, j->model->id);
-            if (!j->detached)
-                j->sink.on_start(j, j->data);
-        } else {
+        else
             eco_metrics_observe(ai->m_itl, (double)(now - j->last_token_ns) / 1e9, j->model->id);
-        }
         j->last_token_ns = now;
         eco_buf_add(&j->sent, ch->delta, dlen);
         j->tokens_sent++;
-        if (!j->detached)
-            full = j->sink.on_delta(j, ch->delta, dlen, j->data);
+        if (j->mode == JOB_STREAM) { /* unary requests collect the text and answer at the end */
+            if (!j->started) {
+                j->started = 1;
+                if (!j->detached)
+                    j->sink.on_start(j, j->data);
+            }
+            if (!j->detached)
+                full = j->sink.on_delta(j, ch->delta, dlen, j->data);
+        }
     }
     if (ch->finish_reason && ch->finish_reason[0]) {
         j->have_final = 1;
@@ -274,7 +278,11 @@ static void attempt_failed(job_t *j, backend_t *b, grpc_status_code s, const cha
         fail(j, e);
         return;
     }
-    if (j->started && (j->mode != JOB_STREAM || j->gen->n_messages == 0)) {
+    if (j->tokens_sent && !j->started && j->gen->n_messages == 0) {
+        eco_buf_reset(&j->sent); /* unary raw prompt: nothing was sent, start again */
+        j->tokens_sent = 0;
+    }
+    if (j->started && j->gen->n_messages == 0) {
         /* Output was sent and this request cannot be continued (raw prompt). */
         set_err(e, 502, GRPC_STATUS_UNAVAILABLE, "stream_interrupted", NULL,
                 "model %s: the engine stream broke off after output and this request cannot be continued",
@@ -294,7 +302,7 @@ static void attempt_failed(job_t *j, backend_t *b, grpc_status_code s, const cha
     if (j->nskip < MAX_SKIP)
         j->skip[j->nskip++] = b;
     const char *why = cause ? cause : (s == GRPC_STATUS_RESOURCE_EXHAUSTED ? "overloaded" : "error");
-    if (j->started)
+    if (j->tokens_sent)
         eco_metrics_inc(ai->m_failovers, why);
     else
         eco_metrics_inc(ai->m_retries, why);
@@ -307,7 +315,7 @@ static void attempt_failed(job_t *j, backend_t *b, grpc_status_code s, const cha
         return;
     }
     eco_info("retrying on another backend", ECO_KS("request_id", j->request_id), ECO_KS("backend", b->address),
-             ECO_KS("cause", why), ECO_KB("after_output", j->started), ECO_KI("delay_ms", delay));
+             ECO_KS("cause", why), ECO_KB("after_output", j->tokens_sent > 0), ECO_KI("delay_ms", delay));
     eco_timer_start(ai->svc, &j->t_next, (uint64_t)delay, on_next);
 }
 
@@ -335,9 +343,9 @@ static void on_end(eco_rpc_acall_t *c, const eco_rpc_result_t *res, void *data)
         set_err(&e, 504, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline_exceeded", NULL,
                 "model %s: the request deadline passed before the answer was complete", j->model->id);
         fail(j, &e);
-    } else if (res->status == GRPC_STATUS_OK && (j->mode != JOB_STREAM || j->have_final)) {
+    } else if (res->status == GRPC_STATUS_OK && (j->mode == JOB_EMBED || j->have_final)) {
         eco_cb_success(&b->cb, eco_now_ms());
-        if (j->mode == JOB_STREAM) {
+        if (j->mode != JOB_EMBED) {
             Eco__Ai__V1__Usage u = j->usage;
             unsigned before = j->tokens_at_attempt;
             u.completion_tokens += before;
@@ -346,8 +354,17 @@ static void on_end(eco_rpc_acall_t *c, const eco_rpc_result_t *res, void *data)
             u.total_tokens = u.prompt_tokens + u.completion_tokens;
             eco_metrics_add(ai->m_tokens, (double)u.prompt_tokens, "prompt");
             eco_metrics_add(ai->m_tokens, (double)u.completion_tokens, "completion");
-            if (!j->detached)
+            if (j->detached) {
+            } else if (j->mode == JOB_STREAM) {
                 j->sink.on_done(j, j->finish, &u, j->data);
+            } else {
+                Eco__Ai__V1__GenerateResponse r = ECO__AI__V1__GENERATE_RESPONSE__INIT;
+                r.text = (char *)eco_buf_cstr(&j->sent);
+                r.finish_reason = j->finish;
+                r.model = (char *)j->model->id;
+                r.usage = &u;
+                j->sink.on_result(j, &r.base, j->data);
+            }
         } else if (!j->detached) {
             j->sink.on_result(j, j->result, j->data);
         }
@@ -421,12 +438,13 @@ static void attempt(job_t *j, backend_t *b)
                 gen.max_tokens = gen.max_tokens > j->tokens_sent ? gen.max_tokens - j->tokens_sent : 1;
         }
         req = &gen.base;
-        int stream = j->mode == JOB_STREAM;
-        path = stream ? "/eco.ai.v1.Inference/StreamCompletion" : "/eco.ai.v1.Inference/GenerateCompletion";
-        resp_desc = stream ? &eco__ai__v1__completion_chunk__descriptor : &eco__ai__v1__generate_response__descriptor;
+        /* Unary requests stream from the adapter too: a first-token limit, stall detection and
+         * continuation then apply to them as well; the text is answered whole at the end. */
+        path = "/eco.ai.v1.Inference/StreamCompletion";
+        resp_desc = &eco__ai__v1__completion_chunk__descriptor;
     }
     j->attempt_t0_ns = eco_now_ns();
-    if (eco_rpc_acall_start(ai->rpc, b->ch, path, req, resp_desc, j->mode == JOB_STREAM, &opts, &call_cbs, j,
+    if (eco_rpc_acall_start(ai->rpc, b->ch, path, req, resp_desc, j->mode != JOB_EMBED, &opts, &call_cbs, j,
                             &j->call) != 0) {
         b->inflight--;
         j->b = NULL;
@@ -436,7 +454,7 @@ static void attempt(job_t *j, backend_t *b)
         fail(j, &e);
         return;
     }
-    if (j->mode == JOB_STREAM)
+    if (j->mode != JOB_EMBED)
         eco_timer_start(ai->svc, &j->t_first, (uint64_t)ai->s.ttft_timeout_ms, on_first_timeout);
 }
 
@@ -481,11 +499,17 @@ static void try_start(job_t *j)
         on_deadline(&j->t_deadline);
         return;
     }
-    int need_cont = j->started;
+    int need_cont = j->tokens_sent > 0;
     int busy = 0;
-    backend_t *b = route_pick(ai, j->model, j->skip, j->nskip, need_cont, &busy);
+    backend_t *b = route_pick(ai, j->model, j->skip, j->nskip, need_cont, j->affinity, &busy);
     if (!b && !busy && j->nskip) /* every backend was tried: one may have recovered */
-        b = route_pick(ai, j->model, NULL, 0, need_cont, &busy);
+        b = route_pick(ai, j->model, NULL, 0, need_cont, j->affinity, &busy);
+    if (!b && !busy && need_cont && !j->started) {
+        /* Unary: nothing was sent, so a backend without continuation may start afresh. */
+        eco_buf_reset(&j->sent);
+        j->tokens_sent = 0;
+        b = route_pick(ai, j->model, NULL, 0, 0, j->affinity, &busy);
+    }
     while (!b && !busy && !j->started && j->next_fallback < j->model->nfallbacks) {
         const reg_model_t *fb = registry_find(ai->reg, j->model->fallbacks[j->next_fallback++]);
         if (!fb)
@@ -495,7 +519,7 @@ static void try_start(job_t *j)
         j->model = fb;
         j->next_fallback = 0;
         j->nskip = 0;
-        b = route_pick(ai, j->model, NULL, 0, 0, &busy);
+        b = route_pick(ai, j->model, NULL, 0, 0, j->affinity, &busy);
     }
     if (b) {
         attempt(j, b);
@@ -546,6 +570,7 @@ job_t *job_start(ai_t *ai, const job_spec_t *spec, const job_sink_t *sink, void 
     j->gen = spec->gen;
     j->emb = spec->emb;
     j->priority = spec->priority;
+    j->affinity = route_affinity(ai, spec->session, spec->gen);
     j->sink = *sink;
     j->data = data;
     snprintf(j->request_id, sizeof(j->request_id), "%s", spec->request_id ? spec->request_id : "");

@@ -43,6 +43,10 @@ static const eco_cfg_spec_t specs[] = {
      &ai.s.breaker_cooldown_ms},
     {"ECO_HEALTH_INTERVAL_MS", ECO_CFG_MS, "1000", 50, 600000, NULL, "backend health and load polling interval",
      &ai.s.health_interval_ms},
+    {"ECO_PREFIX_AFFINITY", ECO_CFG_BOOL, "false", 0, 0, NULL,
+     "route requests sharing their leading messages to the same backend (KV-cache reuse); x-eco-session always "
+     "pins a session",
+     &ai.s.prefix_affinity},
     {"ECO_INTERNAL_SECRET", ECO_CFG_STR, "", 0, 0, NULL,
      "shared with root-gateway (>= 32 bytes): x-eco-* identity headers are believed only with it", &ai.internal_secret},
     ECO_DEPS_SPEC_KAFKA(&kafka),
@@ -121,6 +125,7 @@ int main(int argc, char **argv)
     eco_deps_ready_kafka("kafka", ECO_READY_INFO, kafka);
     static models_ctx_t models;
     models_init(&models, &ai.reg, ai.bk);
+    ai.created = models.created;
     eco_service_route(svc, "GET", "/v1/models", models_list, &models);
     eco_service_route(svc, "GET", "/v1/models/{model}", models_get, &models);
     rest_routes(svc, &ai);

@@ -356,6 +356,12 @@ static int handle(eco_http_call_t *call, oai_kind_t kind)
                             "x-eco-timeout-ms: expected milliseconds in 1-3600000");
         return 0;
     }
+    h2o_iovec_t session = eco_http_header(call, "x-eco-session");
+    char session_buf[128];
+    if (session.base) {
+        snprintf(session_buf, sizeof(session_buf), "%.*s", (int)(session.len < 127 ? session.len : 127), session.base);
+        spec.session = session_buf;
+    }
     r->model = m;
     r->answered_by = m->id;
     oai_new_id(kind, r->id);

@@ -170,7 +170,8 @@ static void start_task(void *arg)
     job_spec_t spec = {.mode = g->mode,
                        .request_id = eco_rpc_call_md(g->call, "x-request-id"),
                        .traceparent = eco_rpc_call_md(g->call, "traceparent"),
-                       .timeout_ms = eco_rpc_call_remaining_ms(g->call)};
+                       .timeout_ms = eco_rpc_call_remaining_ms(g->call),
+                       .session = eco_rpc_call_md(g->call, "x-eco-session")};
     char rid[33];
     if (!spec.request_id) {
         eco_random_hex_id(rid);
@@ -305,6 +306,7 @@ static void h_list_models(eco_rpc_call_t *call, const ProtobufCMessage *req, voi
         caps[i].context_length = (uint32_t)m->context_length;
         infos[i].id = m->id;
         infos[i].owned_by = m->owned_by;
+        infos[i].created = ai->created;
         infos[i].capabilities = &caps[i];
         infos[i].total_backends = (uint32_t)m->nbackends;
         for (size_t k = 0; k < m->nbackends; k++)
