@@ -319,6 +319,7 @@ typedef struct {
     int finished;    /* a finish reason was seen */
     int over;        /* END or ERROR was emitted */
     uint32_t events; /* data events (Triton: one token each) */
+    uint32_t deltas; /* text deltas emitted */
 } eco_engine_stream_t;
 
 /* Prepares a parser for the stream of a request built by eco_engine_build_generate.

@@ -85,6 +85,14 @@ static void classify(const eco_engine_kind_t *k, eco_engine_error_t *e)
         e->status = GRPC_STATUS_UNAVAILABLE;
         e->reason = "engine_loading";
         e->loading = 1;
+    } else if (st == 404 && !is_one_of(c, nf_codes, ECO_ARRAY_SIZE(nf_codes)) && !strcasestr(m, "model")) {
+        /* A 404 that names no model is the route itself missing (e.g. FastAPI's {"detail":
+         * "Not Found"}): the engine does not speak the configured kind's API. */
+        e->status = GRPC_STATUS_UNIMPLEMENTED;
+        e->reason = "endpoint_not_found";
+        if (!m[0] || strcasecmp(m, "not found") == 0)
+            snprintf(e->message, sizeof(e->message),
+                     "the engine has no such endpoint; does ECO_ENGINE_KIND match the engine's API?");
     } else if (st == 404 || is_one_of(c, nf_codes, ECO_ARRAY_SIZE(nf_codes)) ||
                ((st == 400 || st == 422) && any_ci(m, nf_text, ECO_ARRAY_SIZE(nf_text)))) {
         e->status = GRPC_STATUS_NOT_FOUND;
@@ -251,6 +259,7 @@ static const char *phrase(const char *reason)
     } map[] = {{"engine_loading", "engine loading"},
                {"overloaded", "engine overloaded"},
                {"model_not_found", "model not found"},
+               {"endpoint_not_found", "engine endpoint not found"},
                {"invalid_request", "invalid request"},
                {"stream_cut", "stream cut"},
                {"malformed_response", "malformed engine response"},

@@ -44,6 +44,7 @@ int eco__emit_delta(eco_engine_stream_t *s, const char *p, size_t n, eco_engine_
 {
     if (s->over || n == 0)
         return 0;
+    s->deltas++;
     eco_engine_event_t ev = {.type = ECO_ENGINE_EV_DELTA, .text = p, .len = n};
     return cb(&ev, data);
 }
@@ -100,8 +101,26 @@ static int malformed(eco_engine_stream_t *s, const char *what, eco_engine_event_
 
 static int payload(eco_engine_stream_t *s, const char *p, size_t n, int error_field, eco_engine_event_cb cb, void *data)
 {
-    if (n == 6 && memcmp(p, "[DONE]", 6) == 0)
+    if (n == 6 && memcmp(p, "[DONE]", 6) == 0) {
+        if (!s->finished && s->deltas == 0) {
+            /* "Done" with neither text nor a finish reason: nothing was generated, which no
+             * healthy engine answers; an error lets the caller retry elsewhere. */
+            eco_engine_error_t e;
+            eco_engine_error_set(&e, GRPC_STATUS_UNAVAILABLE, "empty_stream",
+                                 "the engine ended its stream without any output or finish reason");
+            return eco__emit_error(s, &e, cb, data);
+        }
+        if (!s->finished && (!s->kind || s->kind->id != ECO_ENGINE_MII)) {
+            /* OpenAI-style servers send a finish reason before [DONE]; without one the stream
+             * was cut short (llama-cpp-python ends interrupted streams this way), and reporting
+             * it as complete would present a truncated answer as a success. MII sends none. */
+            eco_engine_error_t e;
+            eco_engine_error_set(&e, GRPC_STATUS_UNAVAILABLE, "stream_cut",
+                                 "the engine ended its stream ([DONE]) without a finish reason");
+            return eco__emit_error(s, &e, cb, data);
+        }
         return eco__emit_end(s, cb, data);
+    }
     json_t *obj = eco__engine_json(p, n);
     if (!json_is_object(obj)) {
         json_decref(obj);

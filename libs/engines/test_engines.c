@@ -355,6 +355,9 @@ static void test_error_mapping(void **state)
         {"sglang", 503, "{\"error\":{\"message\":\"Server is starting\"}}", GRPC_STATUS_UNAVAILABLE, "engine_loading",
          NULL},
         {"vllm", 503, "", GRPC_STATUS_UNAVAILABLE, "engine_unavailable", NULL},
+        /* A missing route (wrong ECO_ENGINE_KIND, e.g. llama-cpp-python without /completion). */
+        {"llamacpp", 404, "{\"detail\":\"Not Found\"}", GRPC_STATUS_UNIMPLEMENTED, "endpoint_not_found", NULL},
+        {"tgi", 404, "", GRPC_STATUS_UNIMPLEMENTED, "endpoint_not_found", NULL},
         {"mii", 400, "{\"object\":\"error\",\"message\":\"Model x not found. Available model: m\",\"code\":400}",
          GRPC_STATUS_NOT_FOUND, "model_not_found", NULL},
         {"triton", 400, "{\"error\":\"Exceeds maximum queue size\"}", GRPC_STATUS_RESOURCE_EXHAUSTED, "overloaded",

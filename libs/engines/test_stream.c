@@ -185,6 +185,34 @@ static void test_cut_before_finish_is_an_error(void **state)
     eco_buf_free(&g.text);
 }
 
+static void test_done_without_output_is_an_error(void **state)
+{
+    static const char empty[] =
+        "data: "
+        "{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n"
+        "data: [DONE]\n\n";
+    got_t g;
+    both(&g, "vllm", 1, empty, 1);
+    assert_int_equal(g.ends, 0);
+    assert_int_equal(g.errors, 1);
+    assert_string_equal(g.err.reason, "empty_stream");
+    eco_buf_free(&g.text);
+    /* Text, then [DONE] without a finish reason: cut short (an interrupted stream)... */
+    static const char text[] =
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":null}]}\n\n"
+        "data: [DONE]\n\n";
+    both(&g, "vllm", 1, text, 1);
+    assert_int_equal(g.ends, 0);
+    assert_int_equal(g.errors, 1);
+    assert_string_equal(g.err.reason, "stream_cut");
+    eco_buf_free(&g.text);
+    /* ... except from DeepSpeed-MII, whose streams carry no finish reason at all. */
+    both(&g, "mii", 1, text, 1);
+    assert_int_equal(g.ends, 1);
+    assert_int_equal(g.errors, 0);
+    eco_buf_free(&g.text);
+}
+
 static void test_last_event_without_blank_line_counts(void **state)
 {
     static const char body[] =
@@ -461,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_sse_framing_variants),
         cmocka_unit_test(test_complete_stream_without_done_is_success),
         cmocka_unit_test(test_cut_before_finish_is_an_error),
+        cmocka_unit_test(test_done_without_output_is_an_error),
         cmocka_unit_test(test_last_event_without_blank_line_counts),
         cmocka_unit_test(test_vllm_mid_stream_error_then_done),
         cmocka_unit_test(test_tgi_chat_mid_stream_error),

@@ -13,7 +13,8 @@ are llama.cpp's own C++ `llama-server`, which no registry package ships). So:
   kind `llamacpp` only chat works (/v1/chat/completions, unary and streamed). The adapter's health
                   probe (/health) gets 404, so the adapter reports the engine down (/ready 503,
                   HealthCheck not SERVING) although it still forwards chat; prompts go to the
-                  native /completion route, 404 here, and fail with gRPC NOT_FOUND.
+                  native /completion route, 404 here, and fail with gRPC UNIMPLEMENTED ("engine
+                  endpoint not found": the engine does not speak this kind's API).
 
 The server runs with --interrupt_requests False. Its default (True) ends a running stream
 early, with "data: [DONE]" and no finish_reason, as soon as any other request waits for the
@@ -261,10 +262,10 @@ def test_kind_llamacpp(engine, adapter):
     # Chat goes to /v1/chat/completions, which exists: a real answer.
     check_unary_and_stream(ad, engine, chat=True)
 
-    # A prompt goes to llama.cpp's native /completion, which this server lacks (404). The adapter
-    # maps the 404 to NOT_FOUND (its wording, "model not found", is the one it uses for any 404).
+    # A prompt goes to llama.cpp's native /completion, which this server lacks (404 naming no
+    # model): the adapter reports the missing route as UNIMPLEMENTED, not as an unknown model.
     for call in (lambda: ad.unary(ad.req(None, PROMPT)), lambda: ad.collect(ad.req(None, PROMPT))):
         with pytest.raises(grpc.RpcError) as e:
             call()
-        assert e.value.code() == grpc.StatusCode.NOT_FOUND, e.value
-        assert "HTTP 404" in e.value.details(), e.value.details()
+        assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED, e.value
+        assert "HTTP 404" in e.value.details() and "endpoint not found" in e.value.details(), e.value.details()
