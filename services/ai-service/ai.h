@@ -46,8 +46,8 @@ typedef struct ai {
     uint64_t rng;
     ai_queue_t queues[REG_MAX_MODELS];
     size_t nqueues;
-    eco_metric_t *m_retries, *m_failovers, *m_queue_depth, *m_shed, *m_ttft, *m_itl, *m_tokens, *m_overhead,
-        *m_duration, *m_queue_wait, *m_access;
+    eco_metric_t *m_requests, *m_retries, *m_failovers, *m_queue_depth, *m_shed, *m_ttft, *m_itl, *m_tokens,
+        *m_overhead, *m_duration, *m_queue_wait, *m_access;
 } ai_t;
 
 /* ---------- jobs ---------- */
@@ -90,6 +90,7 @@ typedef struct {
     const char *request_id;                   /* copied */
     const char *traceparent;                  /* copied; may be NULL */
     const char *session;                      /* session-affinity key, may be NULL; copied */
+    const char *api;                          /* "rest" or "grpc": the requests metric label (static) */
 } job_spec_t;
 
 /* Starts a job; the sink is called later (never from inside this call). */

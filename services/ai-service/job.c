@@ -21,6 +21,7 @@ struct job {
     void *data;
     char request_id[65];
     char traceparent[56];
+    const char *api; /* "rest" or "grpc" (static) */
     unsigned detached : 1, cancelled : 1, started : 1, paused : 1, want_read : 1, have_final : 1, queued : 1;
 
     uint64_t t0_ns, deadline_ms, engine_ns, attempt_t0_ns, last_token_ns;
@@ -107,9 +108,17 @@ static void stop_timers(job_t *j)
     eco_timer_stop(&j->t_next);
 }
 
+static void count(job_t *j, int http)
+{
+    char code[8];
+    snprintf(code, sizeof(code), "%d", http);
+    eco_metrics_inc(j->ai->m_requests, j->model->id, j->api, code);
+}
+
 static void fail(job_t *j, job_error_t *e)
 {
     e->partial = j->started;
+    count(j, e->http);
     if (!j->detached && j->sink.on_error)
         j->sink.on_error(j, e, j->data);
     finish(j);
@@ -254,9 +263,10 @@ static int backend_fault(grpc_status_code s)
 
 static int retryable(grpc_status_code s)
 {
+    /* UNIMPLEMENTED: this backend's engine lacks the endpoint; another may have it. */
     return s == GRPC_STATUS_UNAVAILABLE || s == GRPC_STATUS_RESOURCE_EXHAUSTED || s == GRPC_STATUS_INTERNAL ||
            s == GRPC_STATUS_UNKNOWN || s == GRPC_STATUS_ABORTED || s == GRPC_STATUS_DEADLINE_EXCEEDED ||
-           s == GRPC_STATUS_DATA_LOSS;
+           s == GRPC_STATUS_DATA_LOSS || s == GRPC_STATUS_UNIMPLEMENTED;
 }
 
 /* The attempt failed with status s (cause: our own reason, or NULL). */
@@ -345,6 +355,7 @@ static void on_end(eco_rpc_acall_t *c, const eco_rpc_result_t *res, void *data)
         fail(j, &e);
     } else if (res->status == GRPC_STATUS_OK && (j->mode == JOB_EMBED || j->have_final)) {
         eco_cb_success(&b->cb, eco_now_ms());
+        count(j, 200);
         if (j->mode != JOB_EMBED) {
             Eco__Ai__V1__Usage u = j->usage;
             unsigned before = j->tokens_at_attempt;
@@ -570,6 +581,7 @@ job_t *job_start(ai_t *ai, const job_spec_t *spec, const job_sink_t *sink, void 
     j->gen = spec->gen;
     j->emb = spec->emb;
     j->priority = spec->priority;
+    j->api = spec->api ? spec->api : "rest";
     j->affinity = route_affinity(ai, spec->session, spec->gen);
     j->sink = *sink;
     j->data = data;

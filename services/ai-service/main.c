@@ -78,6 +78,9 @@ static void collect(void *data)
 
 static void init_metrics(void)
 {
+    ai.m_requests =
+        eco_metrics_counter("eco_ai_requests_total",
+                            "Inference requests by model that answered, API and status (HTTP code).", "model,api,code");
     ai.m_retries = eco_metrics_counter("eco_ai_retries_total", "Retries before any output, by cause.", "cause");
     ai.m_failovers =
         eco_metrics_counter("eco_ai_failovers_total", "Mid-stream failovers with continuation, by cause.", "cause");

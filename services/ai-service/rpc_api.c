@@ -168,6 +168,7 @@ static void start_task(void *arg)
     const char *model_name;
     unsigned need;
     job_spec_t spec = {.mode = g->mode,
+                       .api = "grpc",
                        .request_id = eco_rpc_call_md(g->call, "x-request-id"),
                        .traceparent = eco_rpc_call_md(g->call, "traceparent"),
                        .timeout_ms = eco_rpc_call_remaining_ms(g->call),
