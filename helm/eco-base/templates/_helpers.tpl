@@ -97,6 +97,19 @@ bootstrap-admin-email: {{ . | b64enc | quote }}
 {{- with .Values.secrets.bootstrapAdminPassword }}
 bootstrap-admin-password: {{ . | b64enc | quote }}
 {{- end }}
+{{- with .Values.secrets.jwtKeys }}
+jwt-keys: {{ . | b64enc | quote }}
+{{- end }}
+{{- with .Values.secrets.internalSecret }}
+internal-secret: {{ . | b64enc | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* the auth secrets a service reads (optional keys: absent = that feature off, see values.yaml) */}}
+{{- define "eco-base.authSecretEnvs" -}}
+{{- $jwt := dict "env" "ECO_JWT_KEYS" "key" "jwt-keys" -}}
+{{- $internal := dict "env" "ECO_INTERNAL_SECRET" "key" "internal-secret" -}}
+{{- if .jwt }}{{ list $jwt $internal | toJson }}{{ else }}{{ list $internal | toJson }}{{ end -}}
 {{- end -}}
 
 {{- define "eco-base.secretChecksum" -}}
@@ -265,9 +278,14 @@ spec:
           envFrom:
             - configMapRef:
                 name: {{ $fullname }}
-          {{- if .postgres }}
+          {{- if or .postgres .secretEnvs }}
           env:
+            {{- if .postgres }}
             {{- include "eco-base.secretEnv" (dict "ctx" $ctx "envName" "ECO_POSTGRES_URL" "key" "postgres-url") | nindent 12 }}
+            {{- end }}
+            {{- range .secretEnvs }}
+            {{- include "eco-base.secretEnv" (dict "ctx" $ctx "envName" .env "key" .key "optional" true) | nindent 12 }}
+            {{- end }}
           {{- end }}
           securityContext:
             {{- include "eco-base.containerSecurityContext" $ctx | nindent 12 }}
