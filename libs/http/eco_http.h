@@ -96,6 +96,15 @@ h2o_loop_t *eco_service_loop(eco_service_t *svc);
 /* Adds a route; pattern is borrowed (use a literal). */
 void eco_service_route(eco_service_t *svc, const char *method, const char *pattern, eco_http_handler_fn fn, void *data);
 
+/* Slow clients: an HTTP/1.x connection must deliver a whole request (headers and body) within ms
+ * of becoming ready for it (accept, or the previous response), else it is closed; HTTP/2
+ * connections without a request in progress are closed after ms. Call before eco_service_run. */
+void eco_service_set_client_timeout(eco_service_t *svc, uint64_t ms);
+/* At most max open connections per peer IP address (0 = no cap). Requests on a connection accepted
+ * beyond the cap are answered 429 (too_many_connections, Retry-After) and, on HTTP/1.x, the
+ * connection is closed after the answer. Call before eco_service_run. */
+void eco_service_set_max_conns_per_ip(eco_service_t *svc, long max);
+
 /* Called once when draining starts (SIGTERM), on the loop thread: e.g. start gRPC shutdown. */
 typedef void (*eco_service_drain_cb)(eco_service_t *svc, void *data);
 void eco_service_on_drain(eco_service_t *svc, eco_service_drain_cb cb, void *data);

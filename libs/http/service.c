@@ -1,4 +1,5 @@
 /* The service runtime: settings, h2o bootstrap, request dispatch, built-in endpoints, drain. */
+#include "conn_limit.h"
 #include "eco_http.h"
 #include "router.h"
 
@@ -46,7 +47,8 @@ struct eco_service {
         h2o_timeout_t t;
     } timeouts[MAX_TIMEOUTS];
     size_t ntimeouts;
-    eco_metric_t *m_requests, *m_duration, *m_inflight, *m_connections;
+    eco__connlimit_t *connlimit; /* NULL = no per-IP cap */
+    eco_metric_t *m_requests, *m_duration, *m_inflight, *m_connections, *m_conn_rejected;
 };
 
 typedef struct {
@@ -146,6 +148,28 @@ void eco_service_on_reload(eco_service_t *svc, eco_service_reload_cb cb, void *d
 {
     svc->reload_cb = cb;
     svc->reload_data = data;
+}
+
+void eco_service_set_client_timeout(eco_service_t *svc, uint64_t ms)
+{
+    /* the context copied the configured values into its timeout lists at creation; no
+     * connection is linked to them before eco_service_run */
+    svc->conf.http1.req_timeout = ms;
+    svc->conf.http2.idle_timeout = ms;
+    svc->ctx.http1.req_timeout.timeout = ms;
+    svc->ctx.http2.idle_timeout.timeout = ms;
+}
+
+void eco_service_set_max_conns_per_ip(eco_service_t *svc, long max)
+{
+    ECO_BUG_ON(svc->listener != NULL); /* before eco_service_run */
+    eco__connlimit_free(svc->connlimit);
+    svc->connlimit = max > 0 ? eco__connlimit_new(max) : NULL;
+    if (svc->connlimit && !svc->m_conn_rejected)
+        svc->m_conn_rejected = eco_metrics_counter(
+            "eco_http_conn_limit_rejections_total",
+            "Requests answered 429 (and their connection closed) because the peer IP had too many connections open.",
+            NULL);
 }
 
 void eco_service_on_drain(eco_service_t *svc, eco_service_drain_cb cb, void *data)
@@ -411,6 +435,16 @@ static void debug_sleep(eco_http_call_t *call)
 
 int eco__service_dispatch(h2o_handler_t *self, h2o_req_t *req);
 
+static void on_conn_close_limited(void *data);
+
+/* The request arrived on a connection accepted beyond its peer's limit. */
+static int over_conn_limit(h2o_req_t *req)
+{
+    h2o_conn_t *conn = req->conn;
+    h2o_socket_t *sock = conn && conn->callbacks->get_socket ? conn->callbacks->get_socket(conn) : NULL;
+    return sock && sock->on_close.cb == on_conn_close_limited && ((eco__conn_t *)sock->on_close.data)->over;
+}
+
 int eco__service_dispatch(h2o_handler_t *self, h2o_req_t *req)
 {
     eco_service_t *svc = ((root_handler_t *)self)->svc;
@@ -437,6 +471,15 @@ int eco__service_dispatch(h2o_handler_t *self, h2o_req_t *req)
     h2o_iovec_t path = req->path_normalized;
     call->openai_errors = path.len >= 4 && memcmp(path.base, "/v1/", 4) == 0;
     int is_get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
+
+    if (svc->connlimit && over_conn_limit(req)) {
+        req->http1_is_persistent = 0;
+        eco_metrics_inc(svc->m_conn_rejected);
+        eco_http_add_header(call, "retry-after", "1");
+        eco_http_send_error(call, 429, "too_many_connections", NULL,
+                            "too many connections from this address; reuse or close connections");
+        return 0;
+    }
 
     if (req->entity.base && req->entity.len > (size_t)svc->cfg.max_body_bytes) {
         req->http1_is_persistent = 0; /* close after the answer, so the client reads it rather than a reset */
@@ -491,6 +534,13 @@ static void on_conn_close(void *data)
     ((eco_service_t *)data)->connections--;
 }
 
+static void on_conn_close_limited(void *data)
+{
+    eco__conn_t *c = data;
+    c->svc->connections--;
+    eco__connlimit_close(c);
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     eco_service_t *svc = listener->data;
@@ -500,8 +550,13 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     /* Accept a bounded batch per wake-up, as h2o's own server does. */
     for (int i = 0; i < 16 && (sock = h2o_evloop_socket_accept(listener)) != NULL; i++) {
         svc->connections++;
-        sock->on_close.cb = on_conn_close;
-        sock->on_close.data = svc;
+        if (svc->connlimit) {
+            sock->on_close.cb = on_conn_close_limited;
+            sock->on_close.data = eco__connlimit_open(svc->connlimit, svc, sock);
+        } else {
+            sock->on_close.cb = on_conn_close;
+            sock->on_close.data = svc;
+        }
         h2o_accept(&svc->accept_ctx, sock);
     }
 }

@@ -41,6 +41,7 @@ typedef void (*app_handler_fn)(eco_store_worker_t *w, areq_t *r);
 enum {
     APP_BODY = 1u << 0,          /* needs a JSON object body (400 otherwise) */
     APP_BODY_OPTIONAL = 1u << 1, /* a JSON object body if there is one */
+    APP_ID_OR_SLUG = 1u << 2,    /* {id} may also be a slug (a DNS-1123 label that is not a uuid) */
 };
 
 typedef struct {
@@ -54,7 +55,8 @@ struct areq {
     const app_route_t *route;
     eco_http_weak_t *call; /* loop thread only */
     json_t *body;          /* the JSON object body, or NULL */
-    char id_param[40];     /* the {id} segment (a canonical uuid) */
+    char id_param[64];     /* the {id} segment: a canonical uuid (or a slug with APP_ID_OR_SLUG) */
+    int id_is_slug;        /* id_param holds a slug */
     char query[512];       /* the raw query string without '?' */
     char request_id[65];
     char client_ip[64];
@@ -77,6 +79,9 @@ void areq_actor(const areq_t *r, char *out, size_t n);
 /* A query-string parameter, decoded into out: 1 when present, 0 when absent, -1 (with a 400 on r)
  * when it holds anything but letters, digits and "-_.:@" or does not fit. */
 int areq_query(areq_t *r, const char *name, char *out, size_t n);
+/* limit (1-1000, default 100) and offset (0-1000000) from the query string as decimal text;
+ * -1 with a 400 on r when either is malformed. */
+int areq_page(areq_t *r, char limit[16], char offset[16]);
 
 /* ---- PostgreSQL inside a job: failures set a 503/500 on r ---- */
 
@@ -109,6 +114,13 @@ void h_keys_usage(eco_store_worker_t *w, areq_t *r);
 void h_users_list(eco_store_worker_t *w, areq_t *r);
 void h_users_patch(eco_store_worker_t *w, areq_t *r);
 void h_audit_list(eco_store_worker_t *w, areq_t *r);
+void h_platforms_list(eco_store_worker_t *w, areq_t *r);
+void h_platforms_get(eco_store_worker_t *w, areq_t *r);
+void h_platforms_create(eco_store_worker_t *w, areq_t *r);
+void h_platforms_patch(eco_store_worker_t *w, areq_t *r);
+void h_platforms_delete(eco_store_worker_t *w, areq_t *r);
+void h_yaml_validate(eco_store_worker_t *w, areq_t *r);
+void h_yaml_generate(eco_store_worker_t *w, areq_t *r);
 
 /* Looks up an API key by secret (on the worker): fills id (effective role: the lower of the
  * key's and its owner's) and returns 0, or ECO_AUTH_EMISMATCH (unknown, revoked, expired,

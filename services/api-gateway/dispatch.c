@@ -79,6 +79,44 @@ int areq_query(areq_t *r, const char *name, char *out, size_t n)
     return 0;
 }
 
+int areq_page(areq_t *r, char limit[16], char offset[16])
+{
+    static const struct {
+        const char *name;
+        long lo, hi, def;
+    } p[2] = {{"limit", 1, 1000, 100}, {"offset", 0, 1000000, 0}};
+    char *out[2] = {limit, offset};
+    for (int i = 0; i < 2; i++) {
+        char buf[16];
+        long v = p[i].def;
+        int rc = areq_query(r, p[i].name, buf, sizeof(buf));
+        if (rc < 0)
+            return -1;
+        if (rc) {
+            char *end;
+            v = strtol(buf, &end, 10);
+            if (!buf[0] || *end || v < p[i].lo || v > p[i].hi) {
+                areq_error(r, 400, "invalid_parameter", p[i].name, "%s: expected %ld to %ld", p[i].name, p[i].lo,
+                           p[i].hi);
+                return -1;
+            }
+        }
+        snprintf(out[i], 16, "%ld", v);
+    }
+    return 0;
+}
+
+/* A slug: a DNS-1123 label (lower-case letters, digits, inner '-', at most 63). */
+static int is_slug(const char *s, size_t n)
+{
+    if (n < 1 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
 static void areq_free(areq_t *r)
 {
     if (r->body)
@@ -278,11 +316,16 @@ static int on_request(eco_http_call_t *call)
     }
     h2o_iovec_t id = eco_http_param(call, "id");
     if (id.base) {
-        if (!eco_auth_is_uuid(id.base, id.len)) {
-            eco_http_send_error(call, 400, "invalid_parameter", "id", "id: expected a lower-case UUID");
+        if (eco_auth_is_uuid(id.base, id.len)) {
+            memcpy(r->id_param, id.base, 36);
+        } else if ((rt->flags & APP_ID_OR_SLUG) && is_slug(id.base, id.len)) {
+            memcpy(r->id_param, id.base, id.len);
+            r->id_is_slug = 1;
+        } else {
+            eco_http_send_error(call, 400, "invalid_parameter", "id", "id: expected a lower-case UUID%s",
+                                (rt->flags & APP_ID_OR_SLUG) ? " or a slug" : "");
             goto answered;
         }
-        memcpy(r->id_param, id.base, 36);
     }
     h2o_req_t *req = call->req;
     if (req->query_at != SIZE_MAX) {
@@ -329,6 +372,13 @@ static app_route_t routes[] = {
     {"GET", "/api/v1/users", h_users_list, 0},
     {"PATCH", "/api/v1/users/{id}", h_users_patch, APP_BODY},
     {"GET", "/api/v1/audit", h_audit_list, 0},
+    {"GET", "/api/v1/platforms", h_platforms_list, 0},
+    {"POST", "/api/v1/platforms", h_platforms_create, APP_BODY},
+    {"GET", "/api/v1/platforms/{id}", h_platforms_get, APP_ID_OR_SLUG},
+    {"PATCH", "/api/v1/platforms/{id}", h_platforms_patch, APP_BODY | APP_ID_OR_SLUG},
+    {"DELETE", "/api/v1/platforms/{id}", h_platforms_delete, APP_ID_OR_SLUG},
+    {"POST", "/api/v1/yaml/validate", h_yaml_validate, APP_BODY},
+    {"POST", "/api/v1/yaml/generate", h_yaml_generate, APP_BODY},
 };
 
 void app_register_routes(void)

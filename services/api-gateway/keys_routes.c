@@ -209,7 +209,7 @@ void h_keys_usage(eco_store_worker_t *w, areq_t *r)
     json_t *row = db_row(res, 0);
     PQclear(res);
     redisContext *kv = kv_conn(w);
-    char subject[48], err[160];
+    char subject[80], err[160];
     snprintf(subject, sizeof(subject), "key:%s", r->id_param);
     long zero[2] = {0, 0};
     eco_store_rl_result_t u;

@@ -3,37 +3,6 @@
 
 #include <string.h>
 
-/* limit/offset from the query string, bounded. */
-static int page(areq_t *r, long *limit, long *offset)
-{
-    char buf[16];
-    *limit = 100;
-    *offset = 0;
-    int rc = areq_query(r, "limit", buf, sizeof(buf));
-    if (rc < 0)
-        return -1;
-    if (rc) {
-        char *end;
-        *limit = strtol(buf, &end, 10);
-        if (*end || *limit < 1 || *limit > 1000) {
-            areq_error(r, 400, "invalid_parameter", "limit", "limit: expected 1 to 1000");
-            return -1;
-        }
-    }
-    rc = areq_query(r, "offset", buf, sizeof(buf));
-    if (rc < 0)
-        return -1;
-    if (rc) {
-        char *end;
-        *offset = strtol(buf, &end, 10);
-        if (*end || *offset < 0 || *offset > 1000000) {
-            areq_error(r, 400, "invalid_parameter", "offset", "offset: expected 0 to 1000000");
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static void list(eco_store_worker_t *w, areq_t *r, const char *sql, int n, const char *const *vals, const char *key)
 {
     PGconn *c = db_conn(w, r);
@@ -49,12 +18,9 @@ static void list(eco_store_worker_t *w, areq_t *r, const char *sql, int n, const
 
 void h_users_list(eco_store_worker_t *w, areq_t *r)
 {
-    long limit, offset;
-    if (page(r, &limit, &offset) != 0)
+    char l[16], o[16];
+    if (areq_page(r, l, o) != 0)
         return;
-    char l[24], o[24];
-    snprintf(l, sizeof(l), "%ld", limit);
-    snprintf(o, sizeof(o), "%ld", offset);
     const char *vals[] = {l, o};
     list(w, r,
          "SELECT id, email, role, disabled, created_at, updated_at FROM users ORDER BY created_at, id "
@@ -130,12 +96,9 @@ void h_users_patch(eco_store_worker_t *w, areq_t *r)
 
 void h_audit_list(eco_store_worker_t *w, areq_t *r)
 {
-    long limit, offset;
-    if (page(r, &limit, &offset) != 0)
+    char l[16], o[16], action[101], ttype[101], tid[201];
+    if (areq_page(r, l, o) != 0)
         return;
-    char l[24], o[24], action[101], ttype[101], tid[201];
-    snprintf(l, sizeof(l), "%ld", limit);
-    snprintf(o, sizeof(o), "%ld", offset);
     int qa = areq_query(r, "action", action, sizeof(action)), qt = areq_query(r, "target_type", ttype, sizeof(ttype)),
         qi = areq_query(r, "target_id", tid, sizeof(tid));
     if (qa < 0 || qt < 0 || qi < 0)

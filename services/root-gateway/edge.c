@@ -129,6 +129,7 @@ static int on_request(eco_http_call_t *call)
     eco_buf_init(&g->held, 0);
     eco_buf_init(&g->tee, 1u << 20);
     eco_buf_init(&g->line, 64u << 10);
+    gw_cors_apply(call);
     if (header_bytes(call->req) > (size_t)gw.max_header_bytes) {
         call->req->http1_is_persistent = 0;
         gw_fail(g, 431, "headers_too_large", "request headers exceed %ld bytes", gw.max_header_bytes);
@@ -151,4 +152,5 @@ void gw_routes_register(void)
     const eco_auth_rule_t *rules = eco_auth_rules(&n);
     for (size_t i = 0; i < n; i++)
         eco_service_route(gw.svc, rules[i].method, rules[i].pattern, on_request, (void *)&rules[i]);
+    gw_cors_register();
 }

@@ -89,6 +89,12 @@ void gw_limit_headers(gw_req_t *g);
 /* Settles a reservation: actual tokens used (reserve - actual is refunded). */
 void gw_reconcile(gw_req_t *g, long actual);
 
+/* cors.c */
+/* Parses ECO_CORS_ORIGINS ("" = CORS off); ECO_EINVAL with err filled on a bad entry. */
+int gw_cors_init(const char *origins, long max_age_ms, char *err, size_t errlen);
+void gw_cors_register(void);               /* OPTIONS (preflight) routes, when CORS is on */
+void gw_cors_apply(eco_http_call_t *call); /* Vary and allow-origin headers of an actual request */
+
 /* proxy.c */
 void gw_proxy_start(gw_req_t *g);
 void gw_proxy_abort(gw_req_t *g); /* the client went away */

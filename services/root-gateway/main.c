@@ -8,8 +8,9 @@
 
 #include <string.h>
 
-static const char *pg_url, *redis_url, *redis_fail_mode, *ai_url, *api_url, *jwt_keys;
-static long db_workers, db_queue, redis_timeout_ms, upstream_timeout_ms, upstream_conns;
+static const char *pg_url, *redis_url, *redis_fail_mode, *ai_url, *api_url, *jwt_keys, *cors_origins;
+static long db_workers, db_queue, redis_timeout_ms, upstream_timeout_ms, upstream_conns, cors_max_age_ms;
+static long client_timeout_ms, max_conns_per_ip;
 
 static const eco_cfg_spec_t specs[] = {
     ECO_DEPS_SPEC_POSTGRES(&pg_url),
@@ -50,6 +51,20 @@ static const eco_cfg_spec_t specs[] = {
     {"ECO_UPSTREAM_TIMEOUT_MS", ECO_CFG_MS, "120000", 100, 3600000, NULL,
      "upstream connect, first byte and gap between streamed chunks", &upstream_timeout_ms},
     {"ECO_UPSTREAM_MAX_CONNS", ECO_CFG_INT, "256", 1, 100000, NULL, "connections per upstream", &upstream_conns},
+    {"ECO_CORS_ORIGINS", ECO_CFG_STR, "", 0, 0, NULL,
+     "browser origins allowed to call the API: comma-separated scheme://host[:port], or *; empty: CORS off "
+     "(preflights 405, no CORS headers)",
+     &cors_origins},
+    {"ECO_CORS_MAX_AGE_MS", ECO_CFG_MS, "600000", 0, 86400000, NULL,
+     "how long browsers may cache a preflight answer (Access-Control-Max-Age, whole seconds)", &cors_max_age_ms},
+    {"ECO_CLIENT_TIMEOUT_MS", ECO_CFG_MS, "10000", 100, 600000, NULL,
+     "slow clients: a connection must send a whole request (headers and body) within this long of being ready "
+     "for one, else it is closed (also the idle keep-alive timeout)",
+     &client_timeout_ms},
+    {"ECO_MAX_CONNS_PER_IP", ECO_CFG_INT, "0", 0, 1000000, NULL,
+     "open connections per client IP; requests on connections beyond it get 429 and the connection closes "
+     "(0 = no cap; behind a proxy every client shares its IP)",
+     &max_conns_per_ip},
     ECO_DEPS_SPEC_DB_WORKERS(&db_workers),
     ECO_DEPS_SPEC_DB_QUEUE(&db_queue),
     ECO_DEPS_SPEC_REDIS_TIMEOUT(&redis_timeout_ms),
@@ -87,9 +102,13 @@ int main(int argc, char **argv)
         return settings_error("ECO_INTERNAL_SECRET", "at least 32 bytes");
     if (strlen(gw.kv_prefix) > 32)
         return settings_error("ECO_REDIS_KEY_PREFIX", "at most 32 characters");
+    if (gw_cors_init(cors_origins, cors_max_age_ms, err, sizeof(err)) != 0)
+        return settings_error("ECO_CORS_ORIGINS", err);
     if (!gw.internal_secret[0])
         eco_warn("ECO_INTERNAL_SECRET is empty: callers' identity is not passed upstream");
     gw.svc = svc;
+    eco_service_set_client_timeout(svc, (uint64_t)client_timeout_ms);
+    eco_service_set_max_conns_per_ip(svc, max_conns_per_ip);
     gw.fail_open = strcmp(redis_fail_mode, "open") == 0;
     static char rl_prefix[64];
     snprintf(rl_prefix, sizeof(rl_prefix), "%srl:", gw.kv_prefix);

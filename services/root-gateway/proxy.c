@@ -198,6 +198,7 @@ static int skip_response_header(const h2o_iovec_t *name)
         if (h2o_memis(name->base, name->len, drop[i], strlen(drop[i])))
             return 1;
     return (name->len >= 12 && strncasecmp(name->base, "x-ratelimit-", 12) == 0) ||
+           (name->len >= 15 && strncasecmp(name->base, "access-control-", 15) == 0) || /* CORS is ours */
            (name->len >= 6 && strncasecmp(name->base, ECO_AUTH_HDR_PREFIX, 6) == 0);
 }
 

@@ -47,7 +47,7 @@ MATRIX = [
 ]
 
 # the routes api-gateway implements in this stage (the others answer 404 there)
-API_ROUTES = {"/auth/", "/api/v1/keys", "/api/v1/users", "/api/v1/audit"}
+API_ROUTES = {"/auth/", "/api/v1/keys", "/api/v1/users", "/api/v1/audit", "/api/v1/platforms", "/api/v1/yaml/"}
 
 
 def body_for(method, path):
