@@ -197,6 +197,8 @@ static int skip_response_header(const h2o_iovec_t *name)
     for (size_t i = 0; i < ECO_ARRAY_SIZE(drop); i++)
         if (h2o_memis(name->base, name->len, drop[i], strlen(drop[i])))
             return 1;
+    if (h2o_memis(name->base, name->len, H2O_STRLIT("x-eco-overhead-us")))
+        return 0; /* ai-service's time outside the engine: for the client, not identity */
     return (name->len >= 12 && strncasecmp(name->base, "x-ratelimit-", 12) == 0) ||
            (name->len >= 15 && strncasecmp(name->base, "access-control-", 15) == 0) || /* CORS is ours */
            (name->len >= 6 && strncasecmp(name->base, ECO_AUTH_HDR_PREFIX, 6) == 0);

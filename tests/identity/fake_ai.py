@@ -62,7 +62,8 @@ class Upstream:
                                      "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
                                                   "finish_reason": "stop"}],
                                      "usage": {"prompt_tokens": usage // 2, "completion_tokens": usage - usage // 2,
-                                               "total_tokens": usage}})
+                                               "total_tokens": usage}},
+                               {"x-eco-overhead-us": "42", "x-eco-role": "admin"})
                     return
                 chunks, delay, size = test.get("chunks", 5), test.get("delay", 0.0), test.get("size", 0)
                 self.send_response(200)

@@ -103,6 +103,13 @@ def test_upstream_failures_do_not_leak(stack, status, expect):
         assert h["retry-after"] == "7"
 
 
+def test_overhead_header_passes_but_upstream_identity_headers_do_not(stack):
+    dev, _, _ = stack.user("developer")
+    s, h, _ = stack.call("POST", "/v1/chat/completions", dev, body={"model": "m", "messages": []})
+    h = {k.lower(): v for k, v in h.items()}
+    assert s == 200 and h["x-eco-overhead-us"] == "42" and "x-eco-role" not in h
+
+
 def test_upstream_4xx_passes_through(stack):
     dev, _, _ = stack.user("developer")
     s, _, js = stack.call("GET", "/api/v1/keys/00000000-0000-4000-8000-000000000000/usage", dev)
