@@ -17,10 +17,27 @@ BIN = pathlib.Path(os.environ.get("ECO_BIN_DIR", ROOT / "build" / "bin"))
 PLAIN_BIN = ROOT / "build" / "bin"
 
 
+_PORTS = (21000, 32000)  # below Linux's ephemeral range: outgoing connections never take these
+_next_port = [None]
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that binds now and that this process has not handed out before (ports
+    are taken in turn from a per-process starting point, so two servers of one test run never
+    get the same port, and no client connection's ephemeral port can collide with it)."""
+    lo, hi = _PORTS
+    if _next_port[0] is None:
+        _next_port[0] = lo + (os.getpid() * 7919) % (hi - lo)
+    for _ in range(hi - lo):
+        p = _next_port[0]
+        _next_port[0] = lo + (p + 1 - lo) % (hi - lo)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+            return p
+    raise AssertionError("no free loopback port in %d-%d" % _PORTS)
 
 
 def http(method, url, body=None, headers=None, timeout=10):

@@ -83,3 +83,31 @@ def test_sighup_reloads_the_registry_and_keeps_it_when_invalid(two):
     wait_until(lambda: "registry reload failed" in svc.output(), 5, what="reload refusal logged")
     status, body = chat(svc, model="fresh")
     assert status == 200, body  # the previous registry still serves
+
+
+def test_fallback_model_answers_when_the_model_has_no_backend(tmp_path, start_service, pb):
+    from ecotest import free_port
+    sim = Sim("vllm")
+    adapter = Adapter(pb, "vllm", sim.url)
+    try:
+        models = tmp_path / "models.yaml"
+        models.write_text(f"""default: primary
+models:
+  - id: primary
+    capabilities: [chat]
+    fallbacks: [backup]
+    backends:
+      - {{name: dead, address: "127.0.0.1:{free_port()}"}}
+  - id: backup
+    capabilities: [chat]
+    backends:
+      - {{name: live, address: "{adapter.address}"}}
+""")
+        svc = start_service("ai-service", {"ECO_MODELS_FILE": str(models), "ECO_KAFKA_BROKERS": "127.0.0.1:9"})
+        svc.wait_ready(200)  # degraded: primary has no healthy backend
+        status, body = chat(svc, model="primary")
+        assert status == 200 and body["model"] == "backup", body
+        assert sim.stats()["requests"] == 1
+    finally:
+        adapter.stop()
+        sim.stop()
