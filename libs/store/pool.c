@@ -1,4 +1,5 @@
 /* Worker threads with private PostgreSQL and Redis connections, fed by one bounded queue. */
+#include "eco_metrics.h"
 #include "eco_pool.h"
 #include "eco_store.h"
 #include "store_internal.h"
@@ -12,7 +13,24 @@ typedef struct job {
     struct job *next;
     eco_store_job_fn run;
     void *data;
+    uint64_t queued_ns;
 } job_t;
+
+/* Saturation metrics, one series per pool name (shared families for every pool of a process). */
+static struct {
+    pthread_once_t once;
+    eco_metric_t *workers, *busy, *depth, *rejected, *wait;
+} m = {.once = PTHREAD_ONCE_INIT};
+
+static void metrics_init(void)
+{
+    m.workers =
+        eco_metrics_gauge("eco_db_pool_workers", "Worker threads (PostgreSQL/Redis connections) per pool.", "pool");
+    m.busy = eco_metrics_gauge("eco_db_pool_busy", "Workers running a job.", "pool");
+    m.depth = eco_metrics_gauge("eco_db_pool_queue_depth", "Jobs waiting for a worker.", "pool");
+    m.rejected = eco_metrics_counter("eco_db_pool_rejected_total", "Jobs refused because the queue was full.", "pool");
+    m.wait = eco_metrics_histogram("eco_db_pool_wait_seconds", "Time a job waited for a worker.", "pool", NULL, 0);
+}
 
 struct eco_store_worker {
     eco_store_pool_t *pool;
@@ -32,7 +50,7 @@ struct eco_store_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     job_t *head, *tail;
-    size_t queued;
+    size_t queued, busy;
     int stopping;
     eco_store_worker_t *workers;
 };
@@ -54,9 +72,17 @@ static void *worker_main(void *arg)
         if (!p->head)
             p->tail = NULL;
         p->queued--;
+        p->busy++;
+        eco_metrics_set(m.busy, (double)p->busy, p->name);
+        eco_metrics_set(m.depth, (double)p->queued, p->name);
         pthread_mutex_unlock(&p->mu);
+        eco_metrics_observe(m.wait, (double)(eco_now_ns() - j->queued_ns) / 1e9, p->name);
         j->run(w, j->data);
         free(j);
+        pthread_mutex_lock(&p->mu);
+        p->busy--;
+        eco_metrics_set(m.busy, (double)p->busy, p->name);
+        pthread_mutex_unlock(&p->mu);
     }
     return NULL;
 }
@@ -91,6 +117,11 @@ int eco_store_pool_new(eco_store_pool_t **out, const eco_store_pool_opts_t *opts
     }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
+    pthread_once(&m.once, metrics_init);
+    eco_metrics_set(m.workers, (double)opts->workers, p->name);
+    eco_metrics_set(m.busy, 0, p->name);
+    eco_metrics_set(m.depth, 0, p->name);
+    eco_metrics_add(m.rejected, 0, p->name);
     p->workers = eco_calloc(opts->workers, sizeof(eco_store_worker_t));
     for (size_t i = 0; i < opts->workers; i++) {
         eco_store_worker_t *w = &p->workers[i];
@@ -112,6 +143,8 @@ int eco_store_pool_submit(eco_store_pool_t *p, eco_store_job_fn run, void *data)
     else if (p->queued >= p->o.queue_max)
         rc = ECO_ENOSPC;
     if (rc) {
+        if (rc == ECO_ENOSPC)
+            eco_metrics_inc(m.rejected, p->name);
         pthread_mutex_unlock(&p->mu);
         return rc;
     }
@@ -119,12 +152,14 @@ int eco_store_pool_submit(eco_store_pool_t *p, eco_store_job_fn run, void *data)
     j->next = NULL;
     j->run = run;
     j->data = data;
+    j->queued_ns = eco_now_ns();
     if (p->tail)
         p->tail->next = j;
     else
         p->head = j;
     p->tail = j;
     p->queued++;
+    eco_metrics_set(m.depth, (double)p->queued, p->name);
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return 0;

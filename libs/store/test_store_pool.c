@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "eco_metrics.h"
 #include "eco_pool.h"
 #include "eco_ratelimit.h"
 #include "eco_store.h"
@@ -79,6 +80,23 @@ static void test_pool_runs_jobs_in_parallel_and_bounds_the_queue(void **state)
     assert_int_equal(atomic_load(&c.ok), accepted);
     assert_true(atomic_load(&c.max_concurrent) >= 2);
     assert_true(atomic_load(&c.max_concurrent) <= 3);
+    /* Saturation is visible in the metrics: the refusals, the size, and nothing left busy. */
+    eco_buf_t b;
+    eco_buf_init(&b, 0);
+    for (int i = 0; i < 100; i++) { /* a worker counts itself idle just after its job returns */
+        eco_buf_reset(&b);
+        eco_metrics_render(&b);
+        if (strstr(eco_buf_cstr(&b), "eco_db_pool_busy{pool=\"t\"} 0\n"))
+            break;
+        usleep(10000);
+    }
+    char want[96];
+    snprintf(want, sizeof(want), "eco_db_pool_rejected_total{pool=\"t\"} %d\n", refused);
+    assert_non_null(strstr(eco_buf_cstr(&b), want));
+    assert_non_null(strstr(eco_buf_cstr(&b), "eco_db_pool_workers{pool=\"t\"} 3\n"));
+    assert_non_null(strstr(eco_buf_cstr(&b), "eco_db_pool_busy{pool=\"t\"} 0\n"));
+    assert_non_null(strstr(eco_buf_cstr(&b), "eco_db_pool_wait_seconds_count{pool=\"t\"}"));
+    eco_buf_free(&b);
     eco_store_pool_free(p);
 }
 
