@@ -9,6 +9,12 @@
 #include "eco_http.h"
 #include "router.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 size_t eco__sse_frame_len(const char *payload, size_t len);
 void eco__sse_frame(eco_buf_t *out, const char *payload, size_t len);
 
@@ -120,12 +126,98 @@ static void test_sse_framing(void **state)
     eco_buf_free(&b);
 }
 
+/* ---------- eco_http_check_url against a scripted one-connection server ---------- */
+
+typedef struct {
+    int lfd, port;
+    const char *answer; /* NULL: accept and stay silent */
+    pthread_t t;
+} one_shot_t;
+
+static void *one_shot_main(void *arg)
+{
+    one_shot_t *o = arg;
+    int c = accept(o->lfd, NULL, NULL);
+    if (c < 0)
+        return NULL;
+    char req[2048];
+    ssize_t n = recv(c, req, sizeof(req) - 1, 0);
+    if (n > 0 && o->answer) {
+        req[n] = '\0';
+        /* the request line and Host header are what a server needs */
+        if (strncmp(req, "GET /health HTTP/1.1\r\n", 22) == 0 && strstr(req, "\r\nHost: 127.0.0.1:"))
+            send(c, o->answer, strlen(o->answer), MSG_NOSIGNAL);
+    } else if (!o->answer) {
+        usleep(1500 * 1000);
+    }
+    close(c);
+    return NULL;
+}
+
+static void one_shot_start(one_shot_t *o, const char *answer)
+{
+    o->answer = answer;
+    o->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(o->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(o->lfd, 4), 0);
+    socklen_t l = sizeof(a);
+    getsockname(o->lfd, (struct sockaddr *)&a, &l);
+    o->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&o->t, NULL, one_shot_main, o), 0);
+}
+
+static uint64_t check_ms; /* how long the last check_one's check took */
+
+static eco_dep_state_t check_one(const char *answer, char *detail, size_t len)
+{
+    one_shot_t o;
+    one_shot_start(&o, answer);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", o.port);
+    uint64_t t0 = eco_now_ms();
+    eco_dep_state_t st = eco_http_check_url(url, detail, len);
+    check_ms = eco_now_ms() - t0;
+    pthread_join(o.t, NULL);
+    close(o.lfd);
+    return st;
+}
+
+static void test_check_url(void **state)
+{
+    (void)state;
+    char d[160];
+    /* the head may arrive in pieces; the body is not needed */
+    assert_int_equal(check_one("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", d, sizeof(d)), ECO_DEP_UP);
+    assert_string_equal(d, "HTTP 200");
+    assert_int_equal(check_one("HTTP/1.0 503 Service Unavailable\r\n\r\n", d, sizeof(d)), ECO_DEP_DOWN);
+    assert_string_equal(d, "HTTP 503");
+    assert_int_equal(check_one("SSH-2.0-OpenSSH\r\n\r\n", d, sizeof(d)), ECO_DEP_DOWN);
+    assert_string_equal(d, "malformed HTTP answer");
+    assert_int_equal(check_one(NULL, d, sizeof(d)), ECO_DEP_DOWN); /* accepts, never answers */
+    assert_true(check_ms >= 900 && check_ms < 1400);               /* its one-second bound */
+    assert_non_null(strstr(d, "no HTTP answer"));
+    /* nothing listening: refused, named */
+    one_shot_t o;
+    one_shot_start(&o, "x");
+    int port = o.port;
+    close(o.lfd); /* the accept in the thread fails */
+    pthread_join(o.t, NULL);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", port);
+    assert_int_equal(eco_http_check_url(url, d, sizeof(d)), ECO_DEP_DOWN);
+    assert_non_null(strstr(d, "refused"));
+    assert_int_equal(eco_http_check_url("https://127.0.0.1:1/health", d, sizeof(d)), ECO_DEP_DOWN);
+    assert_string_equal(d, "not an http:// URL");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_router),
         cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_sse_framing),
+        cmocka_unit_test(test_check_url),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }
