@@ -336,8 +336,8 @@ void eco_rpc_async_free(eco_rpc_async_t *a, long grace_ms);
 typedef struct eco_rpc_acall eco_rpc_acall_t;
 typedef struct {
     /* A response message, owned by the callee (protobuf_c_message_free_unpacked). Unary: at
-     * most one, before on_end. Streaming: the first is requested at start, each next one by
-     * eco_rpc_acall_read. */
+     * most one, before on_end. Streaming: messages are read ahead of the owner (a bounded
+     * window of 16 waiting in the post queue) until eco_rpc_acall_pause. */
     void (*on_msg)(eco_rpc_acall_t *c, ProtobufCMessage *msg, void *data);
     /* The end, exactly once and last: status, details, metadata (borrowed during the call).
      * An OK stream ends only after its last message was read. Not called once released. */
@@ -351,8 +351,9 @@ typedef struct {
 int eco_rpc_acall_start(eco_rpc_async_t *a, eco_rpc_channel_t *ch, const char *path, const ProtobufCMessage *req,
                         const ProtobufCMessageDescriptor *resp_desc, int streaming, const eco_rpc_call_opts_t *opts,
                         const eco_rpc_acall_cbs_t *cbs, void *data, eco_rpc_acall_t **out);
-/* Streaming: asks for the next message (on_msg, or on_end at the end). At most one read is
- * outstanding; extra calls are ignored. [owner thread] */
+/* Streaming flow control: pause stops asking the server for messages (those already read
+ * ahead are still delivered); read resumes. Reading is on from the start. [owner thread] */
+void eco_rpc_acall_pause(eco_rpc_acall_t *c);
 void eco_rpc_acall_read(eco_rpc_acall_t *c);
 /* Cancels the call: the server sees a cancellation, on_end follows with CANCELLED (unless the
  * call already ended). [owner thread] */

@@ -882,7 +882,7 @@ typedef struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     ax_ev_t *head, *tail;
-    int msgs, ends, reads_left, release_after;
+    int msgs, ends, release_after, pause_at;
     grpc_status_code status;
     char text[256];
     char retry_after[8];
@@ -954,8 +954,8 @@ static void ax_on_msg(eco_rpc_acall_t *c, ProtobufCMessage *msg, void *data)
         ax->call = NULL;
         return;
     }
-    if (ax->reads_left-- > 0)
-        eco_rpc_acall_read(c);
+    if (ax->pause_at && ax->msgs == ax->pause_at)
+        eco_rpc_acall_pause(c);
 }
 
 static void ax_on_end(eco_rpc_acall_t *c, const eco_rpc_result_t *res, void *data)
@@ -1022,43 +1022,47 @@ static void test_async_client(void **state)
     eco_rpc_acall_release(ax.call);
 
     /* Stream read message by message: 5 chunks + the last one, then OK. */
-    ax.reads_left = 100;
     ax_start(&ax, a, &fx, "StreamCompletion", "", 5, 5000);
     assert_true(ax_run(&ax, ax_ended, 5000));
     assert_int_equal(ax.status, GRPC_STATUS_OK);
     assert_int_equal(ax.msgs, 6);
     eco_rpc_acall_release(ax.call);
 
-    /* Without reads the stream waits after the first message (flow control by the owner). */
-    ax.reads_left = 0;
-    ax_start(&ax, a, &fx, "StreamCompletion", "", 5, 5000);
-    assert_false(ax_run(&ax, ax_ended, 300));
-    assert_int_equal(ax.msgs, 1);
-    ax.reads_left = 100;
+    /* Paused at its first message, an endless stream stops within the read-ahead window (16
+     * waiting, one in flight); resumed, it flows again. */
+    int c0 = ev_get(&cancels);
+    ax.pause_at = 1;
+    ax_start(&ax, a, &fx, "StreamCompletion", "", -1, 10000);
+    ax_run(&ax, ax_ended, 500);
+    int seen = ax.msgs;
+    assert_true(seen >= 1 && seen <= 18);
+    ax_run(&ax, ax_ended, 300);
+    assert_int_equal(ax.msgs, seen); /* nothing more while paused */
+    ax.pause_at = 0;
     eco_rpc_acall_read(ax.call);
+    ax_run(&ax, ax_ended, 300);
+    assert_true(ax.msgs > seen + 20);
+    eco_rpc_acall_cancel(ax.call);
     assert_true(ax_run(&ax, ax_ended, 5000));
-    assert_int_equal(ax.msgs, 6);
     eco_rpc_acall_release(ax.call);
+    assert_int_equal(ev_wait(&cancels, c0 + 1, 3000), c0 + 1);
 
     /* Cancel an endless stream: CANCELLED, and the server sees it. */
-    int c0 = ev_get(&cancels);
-    ax.reads_left = 3;
     ax_start(&ax, a, &fx, "StreamCompletion", "", -1, 10000);
     assert_false(ax_run(&ax, ax_ended, 200));
     eco_rpc_acall_cancel(ax.call);
     assert_true(ax_run(&ax, ax_ended, 5000));
     assert_int_equal(ax.status, GRPC_STATUS_CANCELLED);
     eco_rpc_acall_release(ax.call);
-    assert_int_equal(ev_wait(&cancels, c0 + 1, 3000), c0 + 1);
+    assert_int_equal(ev_wait(&cancels, c0 + 2, 3000), c0 + 2);
 
     /* Release inside a callback mid-stream: no callback afterwards, the server sees a cancel. */
-    ax.reads_left = 100;
     ax.release_after = 2;
     ax_start(&ax, a, &fx, "StreamCompletion", "", -1, 10000);
     assert_false(ax_run(&ax, ax_ended, 500));
     assert_int_equal(ax.msgs, 2);
     assert_null(ax.call);
-    assert_int_equal(ev_wait(&cancels, c0 + 2, 3000), c0 + 2);
+    assert_int_equal(ev_wait(&cancels, c0 + 3, 3000), c0 + 3);
     ax.release_after = 0;
 
     eco_rpc_async_free(a, 2000);

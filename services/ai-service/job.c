@@ -22,7 +22,7 @@ struct job {
     char request_id[65];
     char traceparent[56];
     const char *api; /* "rest" or "grpc" (static) */
-    unsigned detached : 1, cancelled : 1, started : 1, paused : 1, want_read : 1, have_final : 1, queued : 1;
+    unsigned detached : 1, cancelled : 1, started : 1, paused : 1, have_final : 1, queued : 1, complete_pending : 1;
 
     uint64_t t0_ns, deadline_ms, engine_ns, attempt_t0_ns, last_token_ns;
     backend_t *b;
@@ -33,6 +33,7 @@ struct job {
     const char *cause; /* why the current attempt is being abandoned: "ttft", "stall", "deadline" */
 
     eco_buf_t sent; /* text streamed to the client so far */
+    eco_buf_t held; /* text that arrived while the sink was full (read-ahead), sent on resume */
     unsigned tokens_sent, tokens_at_attempt;
     char finish[32];
     Eco__Ai__V1__Usage usage;
@@ -119,6 +120,8 @@ static void fail(job_t *j, job_error_t *e)
 {
     e->partial = j->started;
     count(j, e->http);
+    if (j->held.len && !j->detached && e->http != 499) /* what the client was owed before the error */
+        j->sink.on_delta(j, j->held.base, j->held.len, j->data);
     if (!j->detached && j->sink.on_error)
         j->sink.on_error(j, e, j->data);
     finish(j);
@@ -153,6 +156,7 @@ static void finish(job_t *j)
     if (j->result)
         protobuf_c_message_free_unpacked(j->result, NULL);
     eco_buf_free(&j->sent);
+    eco_buf_free(&j->held);
     free(j);
 }
 
@@ -233,7 +237,9 @@ static void on_msg(eco_rpc_acall_t *c, ProtobufCMessage *msg, void *data)
                 if (!j->detached)
                     j->sink.on_start(j, j->data);
             }
-            if (!j->detached)
+            if (j->paused)
+                eco_buf_add(&j->held, ch->delta, dlen);
+            else if (!j->detached)
                 full = j->sink.on_delta(j, ch->delta, dlen, j->data);
         }
     }
@@ -246,13 +252,19 @@ static void on_msg(eco_rpc_acall_t *c, ProtobufCMessage *msg, void *data)
     }
     protobuf_c_message_free_unpacked(msg, NULL);
     if (full) {
+        static eco_metric_t *m_pauses;
+        if (!m_pauses)
+            m_pauses =
+                eco_metrics_counter("eco_ai_stream_pauses_total",
+                                    "Streams paused because the client read slower than the engine wrote.", NULL);
+        eco_metrics_inc(m_pauses);
         j->paused = 1;
-        j->want_read = 1;
+        eco_rpc_acall_pause(c); /* messages already read ahead land in held */
         eco_timer_stop(&j->t_stall);
         return;
     }
-    eco_timer_start(ai->svc, &j->t_stall, (uint64_t)ai->s.stall_ms, on_stall);
-    eco_rpc_acall_read(c);
+    if (!j->paused)
+        eco_timer_start(ai->svc, &j->t_stall, (uint64_t)ai->s.stall_ms, on_stall);
 }
 
 static int backend_fault(grpc_status_code s)
@@ -329,6 +341,36 @@ static void attempt_failed(job_t *j, backend_t *b, grpc_status_code s, const cha
     eco_timer_start(ai->svc, &j->t_next, (uint64_t)delay, on_next);
 }
 
+/* A successful end: the answer (or the stream's last chunk) with usage true across attempts. */
+static void complete(job_t *j)
+{
+    ai_t *ai = j->ai;
+    if (j->mode != JOB_EMBED) {
+        Eco__Ai__V1__Usage u = j->usage;
+        unsigned before = j->tokens_at_attempt;
+        u.completion_tokens += before;
+        if (before && u.prompt_tokens >= before)
+            u.prompt_tokens -= before; /* the continuation's prompt held the output so far */
+        u.total_tokens = u.prompt_tokens + u.completion_tokens;
+        eco_metrics_add(ai->m_tokens, (double)u.prompt_tokens, "prompt");
+        eco_metrics_add(ai->m_tokens, (double)u.completion_tokens, "completion");
+        if (j->detached) {
+        } else if (j->mode == JOB_STREAM) {
+            j->sink.on_done(j, j->finish, &u, j->data);
+        } else {
+            Eco__Ai__V1__GenerateResponse r = ECO__AI__V1__GENERATE_RESPONSE__INIT;
+            r.text = (char *)eco_buf_cstr(&j->sent);
+            r.finish_reason = j->finish;
+            r.model = (char *)j->model->id;
+            r.usage = &u;
+            j->sink.on_result(j, &r.base, j->data);
+        }
+    } else if (!j->detached) {
+        j->sink.on_result(j, j->result, j->data);
+    }
+    finish(j);
+}
+
 static void on_end(eco_rpc_acall_t *c, const eco_rpc_result_t *res, void *data)
 {
     job_t *j = data;
@@ -356,30 +398,13 @@ static void on_end(eco_rpc_acall_t *c, const eco_rpc_result_t *res, void *data)
     } else if (res->status == GRPC_STATUS_OK && (j->mode == JOB_EMBED || j->have_final)) {
         eco_cb_success(&b->cb, eco_now_ms());
         count(j, 200);
-        if (j->mode != JOB_EMBED) {
-            Eco__Ai__V1__Usage u = j->usage;
-            unsigned before = j->tokens_at_attempt;
-            u.completion_tokens += before;
-            if (before && u.prompt_tokens >= before)
-                u.prompt_tokens -= before; /* the continuation's prompt held the output so far */
-            u.total_tokens = u.prompt_tokens + u.completion_tokens;
-            eco_metrics_add(ai->m_tokens, (double)u.prompt_tokens, "prompt");
-            eco_metrics_add(ai->m_tokens, (double)u.completion_tokens, "completion");
-            if (j->detached) {
-            } else if (j->mode == JOB_STREAM) {
-                j->sink.on_done(j, j->finish, &u, j->data);
-            } else {
-                Eco__Ai__V1__GenerateResponse r = ECO__AI__V1__GENERATE_RESPONSE__INIT;
-                r.text = (char *)eco_buf_cstr(&j->sent);
-                r.finish_reason = j->finish;
-                r.model = (char *)j->model->id;
-                r.usage = &u;
-                j->sink.on_result(j, &r.base, j->data);
-            }
-        } else if (!j->detached) {
-            j->sink.on_result(j, j->result, j->data);
+        if (j->mode == JOB_STREAM && j->paused) {
+            j->complete_pending = 1;        /* the client has not taken everything yet: job_resume ends it */
+            eco_timer_stop(&j->t_deadline); /* the engine is done; a slow reader is the client's business */
+            admit_kick(ai);
+            return;
         }
-        finish(j);
+        complete(j);
     } else {
         job_error_t e;
         grpc_status_code s = res->status;
@@ -588,6 +613,7 @@ job_t *job_start(ai_t *ai, const job_spec_t *spec, const job_sink_t *sink, void 
     snprintf(j->request_id, sizeof(j->request_id), "%s", spec->request_id ? spec->request_id : "");
     snprintf(j->traceparent, sizeof(j->traceparent), "%s", spec->traceparent ? spec->traceparent : "");
     eco_buf_init(&j->sent, 0);
+    eco_buf_init(&j->held, 0);
     j->t0_ns = eco_now_ns();
     long timeout = spec->timeout_ms > 0 && spec->timeout_ms < ai->s.request_timeout_ms ? spec->timeout_ms
                                                                                        : ai->s.request_timeout_ms;
@@ -625,9 +651,19 @@ void job_resume(job_t *j)
 {
     if (!j->paused)
         return;
+    if (j->held.len && !j->detached) {
+        int full = j->sink.on_delta(j, j->held.base, j->held.len, j->data);
+        eco_buf_reset(&j->held);
+        if (full)
+            return; /* still full: the sink calls again */
+    }
+    eco_buf_reset(&j->held);
     j->paused = 0;
-    if (j->call && j->want_read) {
-        j->want_read = 0;
+    if (j->complete_pending) {
+        complete(j);
+        return;
+    }
+    if (j->call) {
         eco_timer_start(j->ai->svc, &j->t_stall, (uint64_t)j->ai->s.stall_ms, on_stall);
         eco_rpc_acall_read(j->call);
     }
