@@ -26,6 +26,8 @@ enum {
     ECO_AUTH_EEXPIRED = -1206,   /* token: exp is past */
     ECO_AUTH_EAUD = -1207,       /* token: wrong audience or issuer */
     ECO_AUTH_ENOTYET = -1208,    /* token: issued in the future (iat/nbf beyond the leeway) */
+    ECO_AUTH_EMISSING = -1209,   /* bearer: no credential was sent */
+    ECO_AUTH_ESCHEME = -1210,    /* bearer: not "Bearer <API key or access token>" */
 };
 
 /* A machine-readable name for an ECO_AUTH_* code ("token_expired", "invalid_signature", ...). */
@@ -138,6 +140,23 @@ typedef struct {
 int eco_auth_jwt_keyring_parse(const char *spec, eco_auth_jwt_keyring_t *out, char *err, size_t errlen);
 void eco_auth_jwt_keyring_wipe(eco_auth_jwt_keyring_t *kr);
 
+/* The settings of every service that verifies access tokens (one definition of each). */
+#define ECO_AUTH_SPEC_JWT_KEYS(out)                                                                                    \
+    {                                                                                                                  \
+        "ECO_JWT_KEYS", ECO_CFG_STR, "", 0, 0, NULL,                                                                   \
+            "access-token keys \"kid:secret,...\" (secrets >= 32 bytes): api-gateway signs with the first, "           \
+            "root-gateway and ai-service (gRPC) verify with all; empty: no sessions",                                  \
+            (out)                                                                                                      \
+    }
+#define ECO_AUTH_SPEC_JWT_ISSUER(out)                                                                                  \
+    {                                                                                                                  \
+        "ECO_JWT_ISSUER", ECO_CFG_STR, "eco-base", 0, 0, NULL, "iss of access tokens", (out)                           \
+    }
+#define ECO_AUTH_SPEC_JWT_AUDIENCE(out)                                                                                \
+    {                                                                                                                  \
+        "ECO_JWT_AUDIENCE", ECO_CFG_STR, "eco-base", 0, 0, NULL, "aud of access tokens", (out)                         \
+    }
+
 /* The claims eco-base puts in an access token. */
 typedef struct {
     char sub[64]; /* user id */
@@ -187,6 +206,10 @@ const eco_auth_rule_t *eco_auth_rule_find(const char *method, const char *patter
  * row with another method: 405 rather than 404). */
 const eco_auth_rule_t *eco_auth_rule_match(const char *method, size_t mlen, const char *path, size_t plen,
                                            int *path_known);
+/* The row whose permission a gRPC method of the public API carries (full name,
+ * "/eco.ai.v1.Inference/GenerateCompletion"): that of the REST route doing the same thing, so one
+ * table decides both. NULL for a method without one (refuse it). */
+const eco_auth_rule_t *eco_auth_grpc_rule(const char *method);
 /* 1 when the rule lets `role` in (public rules let everybody in). */
 int eco_auth_rule_allows(const eco_auth_rule_t *r, eco_auth_role_t role);
 
@@ -226,6 +249,32 @@ typedef struct {
 } eco_auth_str_t;
 int eco_auth_identity_parse(eco_auth_str_t kind, eco_auth_str_t user, eco_auth_str_t role, eco_auth_str_t key,
                             eco_auth_str_t jti, eco_auth_str_t exp, eco_auth_identity_t *out);
+
+/* ---------- bearer credentials ---------- */
+
+#define ECO_AUTH_JWT_LEEWAY_S 30 /* clock skew tolerated on iat/nbf/exp */
+
+/* A presented "Bearer <API key or access token>", as far as it can be checked without I/O. */
+typedef struct {
+    eco_auth_kind_t kind;   /* API_KEY: look key_sha up; JWT: id is ready */
+    uint8_t key_sha[32];    /* API keys */
+    eco_auth_identity_t id; /* access tokens: kind, role, user_id, jti, exp */
+    int err;                /* on failure: ECO_AUTH_EMISSING, ECO_AUTH_ESCHEME or a token code */
+    const char *code;       /* on failure: machine-readable (eco_auth_code(err)); static */
+    char message[128];      /* on failure: for the caller, never quoting the credential */
+} eco_auth_bearer_t;
+
+/* Checks the value of an Authorization header (or gRPC `authorization` metadata): value NULL
+ * means it was not sent. An API key ("eco_sk_...") is hashed for the look-up; anything with a
+ * dot is verified as an access token (kr, iss, aud, `now` in epoch seconds, leeway
+ * ECO_AUTH_JWT_LEEWAY_S; sub must be a uuid). Returns 0 with out->kind set, or out->err (also
+ * filling code and message). Borrows value. Thread-safe. */
+int eco_auth_bearer_parse(const char *value, size_t len, const eco_auth_jwt_keyring_t *kr, const char *iss,
+                          const char *aud, int64_t now, eco_auth_bearer_t *out);
+
+/* The Redis key that marks an access token revoked (api-gateway sets it at logout, until the
+ * token's exp): "<prefix>revoked:{user:<user_id>}:<jti>". Empty for callers without a jti. */
+void eco_auth_revoked_key(const char *prefix, const eco_auth_identity_t *id, char *out, size_t outlen);
 
 /* Constant-time equality of two secrets of any lengths (compares their SHA-256). */
 int eco_auth_secret_equal(const char *a, size_t alen, const char *b, size_t blen);

@@ -32,6 +32,10 @@ const char *eco_auth_code(int err)
         return "invalid_audience";
     case ECO_AUTH_ENOTYET:
         return "token_not_yet_valid";
+    case ECO_AUTH_EMISSING:
+        return "missing_credentials";
+    case ECO_AUTH_ESCHEME:
+        return "invalid_credentials";
     default:
         return "invalid_token";
     }

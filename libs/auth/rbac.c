@@ -108,6 +108,25 @@ const eco_auth_rule_t *eco_auth_rule_match(const char *method, size_t mlen, cons
     return NULL;
 }
 
+/* gRPC methods of ai-service's public API -> the REST route with the same effect (a prompt-style
+ * GenerateCompletion is /v1/completions, which has the same roles as chat). */
+static const struct {
+    const char *method, *http_method, *pattern;
+} grpc_rules[] = {
+    {"/eco.ai.v1.Inference/GenerateCompletion", "POST", "/v1/chat/completions"},
+    {"/eco.ai.v1.Inference/StreamCompletion", "POST", "/v1/chat/completions"},
+    {"/eco.ai.v1.Inference/GenerateEmbedding", "POST", "/v1/embeddings"},
+    {"/eco.ai.v1.Inference/ListModels", "GET", "/v1/models"},
+};
+
+const eco_auth_rule_t *eco_auth_grpc_rule(const char *method)
+{
+    for (size_t i = 0; method && i < sizeof(grpc_rules) / sizeof(grpc_rules[0]); i++)
+        if (strcmp(grpc_rules[i].method, method) == 0)
+            return eco_auth_rule_find(grpc_rules[i].http_method, grpc_rules[i].pattern);
+    return NULL;
+}
+
 int eco_auth_rule_allows(const eco_auth_rule_t *r, eco_auth_role_t role)
 {
     if (r->flags & ECO_RULE_PUBLIC)

@@ -41,7 +41,7 @@
 #define ECO_DEPS_SPEC_REDIS_PREFIX(out)                                                                                \
     {                                                                                                                  \
         "ECO_REDIS_KEY_PREFIX", ECO_CFG_STR, "eco:", 0, 0, NULL,                                                       \
-            "prefix of every Redis key (the same on both gateways)", (out)                                             \
+            "prefix of every Redis key (the same in every service: limits and revocations are shared)", (out)          \
     }
 
 /* Registers a readiness check named `name` for the dependency, backed by an eco_store probe

@@ -22,6 +22,7 @@
 #include <hiredis.h>
 
 #include "eco_core.h"
+#include "eco_pool.h"
 
 #define ECO_RL_MAX_SUBJECT 128
 #define ECO_RL_MAX_BUCKETS 120
@@ -68,5 +69,64 @@ void eco_store_rl_local_take(eco_store_rl_local_t *l, const char *subject, const
                              int dry, uint64_t now_ms, eco_store_rl_result_t *out);
 void eco_store_rl_local_adjust(eco_store_rl_local_t *l, const char *subject, int dim, int64_t bucket, long delta,
                                uint64_t now_ms);
+
+/* ---- a service's limiter: Redis through an eco_pool worker, with the twin for fail-open ----
+ * What root-gateway (REST) and ai-service (gRPC) both enforce, on the same keys: a caller's
+ * limits are shared by both entry points and every replica. */
+
+typedef struct eco_store_limiter eco_store_limiter_t;
+
+/* The limits' settings, the same in every service that enforces them. */
+#define ECO_RL_SPEC_FAIL_MODE(out)                                                                                     \
+    {                                                                                                                  \
+        "ECO_REDIS_FAIL_MODE", ECO_CFG_ENUM, "closed", 0, 0, "closed|open",                                            \
+            "when Redis is down: closed = 503 (limits cannot be enforced), open = local limiter", (out)                \
+    }
+#define ECO_RL_SPEC_DEFAULT_RPM(out)                                                                                   \
+    {                                                                                                                  \
+        "ECO_DEFAULT_RPM", ECO_CFG_INT, "600", 1, 1000000000, NULL,                                                    \
+            "requests per minute of keys and users without their own limit", (out)                                     \
+    }
+#define ECO_RL_SPEC_DEFAULT_TPM(out)                                                                                   \
+    {                                                                                                                  \
+        "ECO_DEFAULT_TPM", ECO_CFG_INT, "200000", 1, 1000000000, NULL,                                                 \
+            "tokens per minute of keys and users without their own limit", (out)                                       \
+    }
+#define ECO_RL_SPEC_DEFAULT_MAX_TOKENS(out)                                                                            \
+    {                                                                                                                  \
+        "ECO_DEFAULT_MAX_TOKENS", ECO_CFG_INT, "1024", 1, 10000000, NULL,                                              \
+            "completion tokens reserved when an inference request gives no max_tokens", (out)                          \
+    }
+
+typedef struct {
+    eco_store_pool_t *pool;   /* runs the reconciliation jobs; borrowed for the limiter's life */
+    eco_store_rl_spec_t spec; /* prefix copied (at most 64 bytes) */
+    int fail_open;            /* Redis unreachable: 0 = no decision (the caller refuses), 1 = the twin decides */
+    size_t local_subjects;    /* the twin's table; 0 = 16384 */
+} eco_store_limiter_opts_t;
+
+/* One admission. */
+typedef struct {
+    eco_store_rl_result_t rl;
+    int remote;      /* Redis decided (else the in-process twin) */
+    int redis_error; /* Redis could not be asked (ECO_STORE_E* code), 0 when it answered */
+} eco_store_limit_t;
+
+/* Aborts on OOM or a bad spec. Caller frees with eco_store_limiter_free (after the pool). */
+eco_store_limiter_t *eco_store_limiter_new(const eco_store_limiter_opts_t *opts);
+void eco_store_limiter_free(eco_store_limiter_t *l);
+
+/* Inside a job on worker w: eco_store_rl_take on the worker's Redis connection (dropped when it
+ * broke). When Redis cannot answer, out->redis_error is set (reason in err) and, in fail-open
+ * mode, the twin decides (a revoked token cannot be recognised there). Returns 0 when *out holds
+ * a decision, else the Redis error (fail-closed: refuse, limits cannot be enforced). */
+int eco_store_limiter_take(eco_store_limiter_t *l, eco_store_worker_t *w, const char *subject, const char *revoked_key,
+                           const long limit[2], const long cost[2], eco_store_limit_t *out, char *err, size_t errlen);
+
+/* Settles a reservation that take recorded: adds delta (negative: a refund) to dimension dim of
+ * the bucket it used, in Redis through a pool job (fire and forget: logged and lost when Redis or
+ * the queue fails) or in the twin, wherever take decided. Any thread; never blocks. */
+void eco_store_limiter_adjust(eco_store_limiter_t *l, const eco_store_limit_t *t, const char *subject, int dim,
+                              long delta);
 
 #endif

@@ -4,6 +4,9 @@
 #include "ai.h"
 #include "eco_auth.h"
 #include "eco_deps.h"
+#include "eco_keycache.h"
+#include "eco_ratelimit.h"
+#include "grpc_auth.h"
 #include "models.h"
 #include "rest.h"
 #include "rpc_api.h"
@@ -13,6 +16,7 @@
 static const char *models_file, *kafka;
 static int grpc_port;
 static ai_t ai;
+static grpc_auth_settings_t auth;
 
 static const eco_cfg_spec_t specs[] = {
     {"ECO_GRPC_PORT", ECO_CFG_PORT, "50051", 0, 0, NULL, "gRPC listen port (eco.ai.v1.Inference)", &grpc_port},
@@ -50,6 +54,28 @@ static const eco_cfg_spec_t specs[] = {
     {"ECO_INTERNAL_SECRET", ECO_CFG_STR, "", 0, 0, NULL,
      "shared with root-gateway (>= 32 bytes): x-eco-* identity headers are believed only with it", &ai.internal_secret},
     ECO_DEPS_SPEC_KAFKA(&kafka),
+    /* credentials and limits of gRPC callers (grpc_auth.h), as root-gateway enforces them for REST */
+    {"ECO_GRPC_AUTH", ECO_CFG_ENUM, "required", 0, 0, "required|off",
+     "gRPC eco.ai.v1.Inference callers: required = authorization metadata \"Bearer\" + API key or access token, "
+     "checked with root-gateway's roles and limits; off = anyone, for local development and tests behind a "
+     "trusted network only",
+     &auth.mode},
+    ECO_DEPS_SPEC_POSTGRES(&auth.pg_url),
+    ECO_DEPS_SPEC_REDIS(&auth.redis_url),
+    ECO_RL_SPEC_FAIL_MODE(&auth.redis_fail_mode),
+    ECO_AUTH_SPEC_JWT_KEYS(&auth.jwt_keys),
+    ECO_AUTH_SPEC_JWT_ISSUER(&auth.issuer),
+    ECO_AUTH_SPEC_JWT_AUDIENCE(&auth.audience),
+    ECO_KEYCACHE_SPEC_TTL(&auth.cache_ttl_ms),
+    ECO_KEYCACHE_SPEC_STALE(&auth.cache_stale_ms),
+    ECO_KEYCACHE_SPEC_MAX(&auth.cache_max),
+    ECO_RL_SPEC_DEFAULT_RPM(&auth.default_rpm),
+    ECO_RL_SPEC_DEFAULT_TPM(&auth.default_tpm),
+    ECO_RL_SPEC_DEFAULT_MAX_TOKENS(&auth.default_max_tokens),
+    ECO_DEPS_SPEC_DB_WORKERS(&auth.db_workers),
+    ECO_DEPS_SPEC_DB_QUEUE(&auth.db_queue),
+    ECO_DEPS_SPEC_REDIS_TIMEOUT(&auth.redis_timeout_ms),
+    ECO_DEPS_SPEC_REDIS_PREFIX(&auth.kv_prefix),
 };
 
 static void post_to_loop(void *data, void (*fn)(void *), void *arg)
@@ -112,6 +138,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "ECO_INTERNAL_SECRET: at least %d bytes\n", ECO_AUTH_INTERNAL_SECRET_MIN);
         return 2;
     }
+    int arc = grpc_auth_init(svc, &auth);
+    if (arc != 0)
+        return arc;
     ai.svc = svc;
     ai.reg = reg;
     eco_random_bytes(&ai.rng, sizeof(ai.rng));
@@ -142,6 +171,7 @@ int main(int argc, char **argv)
     int rc = eco_service_run(svc);
     eco_rpc_server_destroy(rpc);
     eco_rpc_async_free(ai.rpc, 1000);
+    grpc_auth_shutdown();
     backends_free(ai.bk);
     registry_free(ai.reg);
     return rc;

@@ -1,6 +1,8 @@
 /* The public gRPC face: eco.ai.v1.Inference with the REST semantics. Handlers run on gRPC
- * worker threads and hand each call to the loop thread, where it becomes a job. */
+ * worker threads; each call is first admitted (grpc_auth.h: credentials, role, limits, decided
+ * on a pool worker) and then handed to the loop thread, where it becomes a job. */
 #include "rpc_api.h"
+#include "grpc_auth.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -16,6 +18,10 @@ typedef struct {
     int ended, first_sent;
     char *pending; /* a delta refused with EAGAIN, resent from on_writable */
     size_t pending_len;
+    int list;                     /* ListModels (no job) */
+    grpc_auth_t auth;             /* the admission (zero with ECO_GRPC_AUTH=off) */
+    long prompt_estimate, deltas; /* for the token reconciliation */
+    long actual;                  /* tokens spent, once known */
 } gcall_t;
 
 static void unref(gcall_t *g)
@@ -30,6 +36,7 @@ static void end_call(gcall_t *g)
 {
     g->ended = 1;
     g->job = NULL;
+    grpc_auth_settle(&g->auth, g->actual);
     unref(g);
 }
 
@@ -52,6 +59,7 @@ static int send_delta(gcall_t *g, job_t *j, const char *text, size_t len)
     }
     free(copy);
     g->first_sent = 1;
+    g->deltas++;
     return 0; /* ECO_RPC_ECANCELED: the cancel callback stops the job */
 }
 
@@ -66,10 +74,12 @@ static void on_result(job_t *j, const ProtobufCMessage *resp, void *data)
     if (g->mode == JOB_EMBED) {
         Eco__Ai__V1__EmbeddingResponse r = *(const Eco__Ai__V1__EmbeddingResponse *)resp;
         r.model = (char *)job_model_id(j);
+        g->actual = r.usage ? (long)r.usage->total_tokens : g->prompt_estimate;
         eco_rpc_call_respond(g->call, &r.base, NULL, 0);
     } else {
         Eco__Ai__V1__GenerateResponse r = *(const Eco__Ai__V1__GenerateResponse *)resp;
         r.model = (char *)job_model_id(j);
+        g->actual = r.usage ? (long)r.usage->total_tokens : g->auth.reserve;
         eco_rpc_call_respond(g->call, &r.base, NULL, 0);
     }
     end_call(g);
@@ -85,6 +95,7 @@ static void on_done(job_t *j, const char *finish, const Eco__Ai__V1__Usage *usag
     c.usage = &u;
     if (!g->first_sent)
         c.model = (char *)job_model_id(j);
+    g->actual = (long)u.total_tokens;
     char ov[24];
     snprintf(ov, sizeof(ov), "%ld", job_overhead_us(j));
     eco_rpc_md_t tr[] = {{"x-eco-overhead-us", ov, 0}};
@@ -104,6 +115,8 @@ static void on_error(job_t *j, const job_error_t *e, void *data)
     }
     if (e->code)
         tr[n++] = (eco_rpc_md_t){"eco-error-code", e->code, 0};
+    /* output already sent was spent: about a token per delta (as root-gateway counts a cut stream) */
+    g->actual = e->partial ? g->prompt_estimate + g->deltas : 0;
     eco_rpc_call_finish(g->call, e->grpc, e->message, tr, n);
     end_call(g);
 }
@@ -156,11 +169,9 @@ static const char *check_generate(const Eco__Ai__V1__GenerateRequest *r, char *w
     return NULL;
 }
 
-static void start_task(void *arg)
+static void start_call(gcall_t *g)
 {
-    gcall_t *g = arg;
     ai_t *ai = g->ai;
-    unref(g); /* the task's reference; the call's remains */
     if (eco_rpc_call_cancelled(g->call)) {
         finish_now(g, GRPC_STATUS_CANCELLED, "cancelled");
         return;
@@ -218,6 +229,36 @@ static void start_task(void *arg)
     g->job = job_start(ai, &spec, &sink, g);
 }
 
+static void start_task(void *arg)
+{
+    gcall_t *g = arg;
+    unref(g); /* the task's reference; the call's remains */
+    start_call(g);
+}
+
+static void respond_models(eco_rpc_call_t *call, ai_t *ai);
+
+/* The admission was decided (grpc_auth_start's completion). */
+static void admitted_task(void *arg)
+{
+    gcall_t *g = arg;
+    unref(g); /* the task's reference; the call's remains */
+    if (g->auth.status != GRPC_STATUS_OK) {
+        eco_rpc_md_t tr[2];
+        char buf[24];
+        size_t n = grpc_auth_trailers(&g->auth, tr, buf);
+        eco_rpc_call_finish(g->call, g->auth.status, g->auth.message, tr, n);
+        end_call(g);
+        return;
+    }
+    if (g->list) {
+        respond_models(g->call, g->ai);
+        end_call(g);
+        return;
+    }
+    start_call(g);
+}
+
 static void cancel_task(void *arg)
 {
     gcall_t *g = arg;
@@ -258,40 +299,62 @@ static void on_writable(eco_rpc_call_t *call, void *data)
     post(data, writable_task);
 }
 
-static void accept_call(eco_rpc_call_t *call, const ProtobufCMessage *req, ai_t *ai, job_mode_t mode)
+/* Model tokens the call may spend, reserved at admission as root-gateway does for REST: a prompt
+ * estimate (4 bytes a token of the request) plus max_tokens (or the default); embeddings have no
+ * completion. */
+static long reserve_of(gcall_t *g)
+{
+    if (g->list)
+        return 0;
+    g->prompt_estimate = (long)(protobuf_c_message_get_packed_size(g->req) / 4) + 1;
+    long completion = g->mode == JOB_EMBED ? 0 : grpc_auth_default_max_tokens();
+    if (g->mode != JOB_EMBED) {
+        const Eco__Ai__V1__GenerateRequest *r = (const Eco__Ai__V1__GenerateRequest *)g->req;
+        if (r->_max_tokens_case && r->max_tokens <= 10000000)
+            completion = (long)r->max_tokens;
+    }
+    return g->prompt_estimate + completion;
+}
+
+static void accept_call(eco_rpc_call_t *call, const ProtobufCMessage *req, ai_t *ai, job_mode_t mode, int list)
 {
     gcall_t *g = eco_calloc(1, sizeof(*g));
     g->ai = ai;
     g->call = call;
     g->req = req;
     g->mode = mode;
+    g->list = list;
     atomic_init(&g->refs, 1);
     if (eco_rpc_call_set_callbacks(call, on_cancel, on_writable, g) != 0) {
         eco_rpc_call_finish(call, GRPC_STATUS_CANCELLED, "cancelled", NULL, 0);
         free(g);
         return;
     }
-    post(g, start_task);
+    if (!grpc_auth_enabled()) {
+        post(g, start_task);
+        return;
+    }
+    atomic_fetch_add(&g->refs, 1); /* admitted_task's */
+    grpc_auth_start(&g->auth, call, reserve_of(g), admitted_task, g);
 }
 
 static void h_generate(eco_rpc_call_t *call, const ProtobufCMessage *req, void *data)
 {
-    accept_call(call, req, data, JOB_UNARY);
+    accept_call(call, req, data, JOB_UNARY, 0);
 }
 
 static void h_stream(eco_rpc_call_t *call, const ProtobufCMessage *req, void *data)
 {
-    accept_call(call, req, data, JOB_STREAM);
+    accept_call(call, req, data, JOB_STREAM, 0);
 }
 
 static void h_embed(eco_rpc_call_t *call, const ProtobufCMessage *req, void *data)
 {
-    accept_call(call, req, data, JOB_EMBED);
+    accept_call(call, req, data, JOB_EMBED, 0);
 }
 
-static void h_list_models(eco_rpc_call_t *call, const ProtobufCMessage *req, void *data)
+static void respond_models(eco_rpc_call_t *call, ai_t *ai)
 {
-    ai_t *ai = data;
     const registry_t *reg = ai->reg;
     Eco__Ai__V1__ListModelsResponse resp = ECO__AI__V1__LIST_MODELS_RESPONSE__INIT;
     Eco__Ai__V1__ModelInfo infos[REG_MAX_MODELS], *ptrs[REG_MAX_MODELS];
@@ -320,11 +383,31 @@ static void h_list_models(eco_rpc_call_t *call, const ProtobufCMessage *req, voi
     eco_rpc_call_respond(call, &resp.base, NULL, 0);
 }
 
+static void h_list_models(eco_rpc_call_t *call, const ProtobufCMessage *req, void *data)
+{
+    if (grpc_auth_enabled())
+        accept_call(call, req, data, JOB_UNARY, 1); /* answered on the loop thread once admitted */
+    else
+        respond_models(call, data);
+}
+
 void rpc_api_register(eco_rpc_server_t *srv, ai_t *ai)
 {
+    static const struct {
+        const char *name;
+        eco_rpc_kind_t kind;
+        eco_rpc_handler_fn fn;
+    } methods[] = {
+        {"GenerateCompletion", ECO_RPC_UNARY, h_generate},
+        {"StreamCompletion", ECO_RPC_SERVER_STREAMING, h_stream},
+        {"GenerateEmbedding", ECO_RPC_UNARY, h_embed},
+        {"ListModels", ECO_RPC_UNARY, h_list_models},
+    };
     const ProtobufCServiceDescriptor *inf = &eco__ai__v1__inference__descriptor;
-    eco_rpc_server_add_method(srv, inf, "GenerateCompletion", ECO_RPC_UNARY, h_generate, ai);
-    eco_rpc_server_add_method(srv, inf, "StreamCompletion", ECO_RPC_SERVER_STREAMING, h_stream, ai);
-    eco_rpc_server_add_method(srv, inf, "GenerateEmbedding", ECO_RPC_UNARY, h_embed, ai);
-    eco_rpc_server_add_method(srv, inf, "ListModels", ECO_RPC_UNARY, h_list_models, ai);
+    for (size_t i = 0; i < ECO_ARRAY_SIZE(methods); i++) {
+        char full[96];
+        snprintf(full, sizeof(full), "/%s/%s", inf->name, methods[i].name);
+        ECO_BUG_ON(!eco_auth_grpc_rule(full)); /* every method has a permission */
+        eco_rpc_server_add_method(srv, inf, methods[i].name, methods[i].kind, methods[i].fn, ai);
+    }
 }

@@ -40,7 +40,7 @@ void gw_finish(gw_req_t *g)
         eco_http_client_cancel(g->up);
         g->up = NULL;
     }
-    if (g->reserve > 0 && g->rl.allowed) {
+    if (g->reserve > 0 && g->lim.rl.allowed) {
         extern long gw_proxy_actual(const gw_req_t *g);
         gw_reconcile(g, gw_proxy_actual(g));
     }
@@ -87,16 +87,16 @@ void gw_after_auth(gw_req_t *g)
 void gw_after_limit(gw_req_t *g)
 {
     gw_limit_headers(g);
-    if (g->rl.revoked) {
+    if (g->lim.rl.revoked) {
         eco_metrics_inc(gw.m_auth, "jwt", "revoked");
         gw_fail(g, 401, "token_revoked", "this access token was revoked (logged out)");
         return;
     }
-    if (!g->rl.allowed) {
+    if (!g->lim.rl.allowed) {
         char v[24];
-        snprintf(v, sizeof(v), "%ld", (g->rl.retry_ms + 999) / 1000);
+        snprintf(v, sizeof(v), "%ld", (g->lim.rl.retry_ms + 999) / 1000);
         eco_http_add_header(g->call, "retry-after", v);
-        if (g->rl.too_large)
+        if (g->lim.rl.too_large)
             gw_fail(g, 429, "tokens_exceed_limit",
                     "this request reserves %ld tokens, more than the limit of %ld per minute", g->reserve, g->tpm);
         else

@@ -11,8 +11,10 @@
 #ifndef GW_H
 #define GW_H
 
+#include "eco_apikey.h"
 #include "eco_auth.h"
 #include "eco_http.h"
+#include "eco_keycache.h"
 #include "eco_pool.h"
 #include "eco_ratelimit.h"
 #include "eco_store.h"
@@ -25,10 +27,10 @@ typedef struct {
     const char *issuer, *audience, *internal_secret, *kv_prefix;
     int fail_open;
     long cache_ttl_ms, cache_stale_ms, cache_max;
+    eco_auth_keycache_t *cache; /* API keys (libs/auth, shared with ai-service's gRPC API) */
     long default_rpm, default_tpm, public_rpm, default_max_tokens;
     long max_header_bytes;
-    eco_store_rl_spec_t rl_spec;
-    eco_store_rl_local_t *local; /* fail-open limiter */
+    eco_store_limiter_t *limiter; /* Redis, or the local twin in fail-open mode */
     eco_metric_t *m_auth, *m_cache, *m_cache_entries, *m_limit, *m_redis_errors, *m_upstream, *m_tokens, *m_backend;
 } gw_t;
 
@@ -51,13 +53,13 @@ struct gw_req {
     char request_id[65];
     uint8_t key_sha[32];
     /* look-up job result */
-    int lookup_rc;       /* 0 found, ECO_AUTH_EMISMATCH unknown, other: database failure */
-    int64_t key_expires; /* epoch seconds, 0 = never */
+    int lookup_rc;    /* 0 found, ECO_AUTH_EMISMATCH unknown, other: database failure */
+    int lookup_stale; /* found: served from the cache while PostgreSQL is down */
+    eco_auth_key_t key;
     /* limits */
     long reserve, prompt_estimate;
-    int rl_rc;     /* 0 = Redis answered */
-    int rl_remote; /* the reservation lives in Redis (else in the local twin) */
-    eco_store_rl_result_t rl;
+    int rl_rc; /* 0 = decided (by Redis, or the local twin in fail-open mode) */
+    eco_store_limit_t lim;
     /* proxy */
     eco_http_client_req_t *up;
     eco_sse_t *out;

@@ -38,17 +38,11 @@ static void limit_done(void *data);
 static void limit_job(eco_store_worker_t *w, void *data)
 {
     gw_req_t *g = data;
-    char err[160];
+    char err[160] = "";
     long lim[2] = {g->rpm, g->tpm}, cost[2] = {1, g->reserve};
-    redisContext *c = eco_store_worker_redis(w, err, sizeof(err));
-    g->rl_rc = ECO_STORE_ECONN;
-    if (c) {
-        g->rl_rc = eco_store_rl_take(c, &gw.rl_spec, g->subject, g->revoked_key[0] ? g->revoked_key : NULL, lim, cost,
-                                     0, &g->rl, err, sizeof(err));
-        if (g->rl_rc == ECO_STORE_ECONN)
-            eco_store_worker_redis_broken(w);
-    }
-    if (g->rl_rc)
+    g->rl_rc = eco_store_limiter_take(gw.limiter, w, g->subject, g->revoked_key[0] ? g->revoked_key : NULL, lim, cost,
+                                      &g->lim, err, sizeof(err));
+    if (g->lim.redis_error)
         eco_warn("rate limiter: Redis unavailable", ECO_KS("error", err), ECO_KS("request_id", g->request_id));
     eco_service_post(gw.svc, limit_done, g);
 }
@@ -57,26 +51,22 @@ static void limit_done(void *data)
 {
     gw_req_t *g = data;
     g->job_out = 0;
-    if (g->rl_rc == 0) {
-        g->rl_remote = 1;
+    if (!g->lim.redis_error) {
         eco_metrics_set(gw.m_backend, 1.0, "redis");
         eco_metrics_set(gw.m_backend, 0.0, "local");
     } else {
         eco_metrics_inc(gw.m_redis_errors);
         eco_metrics_set(gw.m_backend, 0.0, "redis");
-        if (!gw.fail_open) {
+        if (g->rl_rc) { /* fail closed */
             eco_metrics_inc(gw.m_limit, "fail_closed");
             gw_fail(g, 503, "rate_limiter_unavailable", "limits cannot be enforced right now; retry shortly");
             return;
         }
-        /* fail open: this replica's own view; a revoked JWT cannot be recognised here */
+        /* fail open: this replica's own view decided; a revoked JWT cannot be recognised there */
         eco_metrics_set(gw.m_backend, 1.0, "local");
-        long lim[2] = {g->rpm, g->tpm}, cost[2] = {1, g->reserve};
-        eco_store_rl_local_take(gw.local, g->subject, lim, cost, 0, eco_now_ms(), &g->rl);
-        g->rl_remote = 0;
     }
-    eco_metrics_inc(gw.m_limit, g->rl.revoked ? "revoked" : g->rl.allowed ? "allowed" : "limited");
-    if (g->rl.allowed && g->reserve > 0)
+    eco_metrics_inc(gw.m_limit, g->lim.rl.revoked ? "revoked" : g->lim.rl.allowed ? "allowed" : "limited");
+    if (g->lim.rl.allowed && g->reserve > 0)
         eco_metrics_add(gw.m_tokens, (double)g->reserve, "reserved");
     if (!g->call) {
         gw_finish(g); /* refunds the reservation */
@@ -110,38 +100,17 @@ void gw_limit_headers(gw_req_t *g)
     eco_http_call_t *call = g->call;
     if (g->rpm > 0) {
         add_num(call, "x-ratelimit-limit-requests", g->rpm);
-        add_num(call, "x-ratelimit-remaining-requests", g->rpm - g->rl.used[0]);
-        add_num(call, "x-ratelimit-reset-requests", (g->rl.reset_ms[0] + 999) / 1000);
+        add_num(call, "x-ratelimit-remaining-requests", g->rpm - g->lim.rl.used[0]);
+        add_num(call, "x-ratelimit-reset-requests", (g->lim.rl.reset_ms[0] + 999) / 1000);
     }
     if (g->tpm > 0 && (g->rule->flags & ECO_RULE_INFERENCE)) {
         add_num(call, "x-ratelimit-limit-tokens", g->tpm);
-        add_num(call, "x-ratelimit-remaining-tokens", g->tpm - g->rl.used[1]);
-        add_num(call, "x-ratelimit-reset-tokens", (g->rl.reset_ms[1] + 999) / 1000);
+        add_num(call, "x-ratelimit-remaining-tokens", g->tpm - g->lim.rl.used[1]);
+        add_num(call, "x-ratelimit-reset-tokens", (g->lim.rl.reset_ms[1] + 999) / 1000);
     }
 }
 
 /* ---------- reconciliation (fire and forget) ---------- */
-
-typedef struct {
-    char subject[80];
-    int64_t bucket;
-    long delta;
-} adjust_t;
-
-static void adjust_job(eco_store_worker_t *w, void *data)
-{
-    adjust_t *a = data;
-    char err[160];
-    redisContext *c = eco_store_worker_redis(w, err, sizeof(err));
-    int rc =
-        c ? eco_store_rl_adjust(c, &gw.rl_spec, a->subject, 1, a->bucket, a->delta, err, sizeof(err)) : ECO_STORE_ECONN;
-    if (rc == ECO_STORE_ECONN && c)
-        eco_store_worker_redis_broken(w);
-    if (rc)
-        eco_warn("token reconciliation lost (Redis unavailable)", ECO_KS("subject", a->subject),
-                 ECO_KI("delta", a->delta), ECO_KS("error", err));
-    free(a);
-}
 
 void gw_reconcile(gw_req_t *g, long actual)
 {
@@ -152,16 +121,5 @@ void gw_reconcile(gw_req_t *g, long actual)
     if (delta == 0)
         return;
     eco_metrics_add(gw.m_tokens, (double)(delta < 0 ? -delta : delta), delta < 0 ? "refunded" : "overrun");
-    if (!g->rl_remote) {
-        eco_store_rl_local_adjust(gw.local, g->subject, 1, g->rl.bucket, delta, eco_now_ms());
-        return;
-    }
-    adjust_t *a = eco_calloc(1, sizeof(*a));
-    snprintf(a->subject, sizeof(a->subject), "%s", g->subject);
-    a->bucket = g->rl.bucket;
-    a->delta = delta;
-    if (eco_store_pool_submit(gw.pool, adjust_job, a) != 0) {
-        eco_warn("token reconciliation dropped (queue full)", ECO_KS("subject", a->subject));
-        free(a);
-    }
+    eco_store_limiter_adjust(gw.limiter, &g->lim, g->subject, 1, delta);
 }

@@ -15,37 +15,25 @@ static long client_timeout_ms, max_conns_per_ip;
 static const eco_cfg_spec_t specs[] = {
     ECO_DEPS_SPEC_POSTGRES(&pg_url),
     ECO_DEPS_SPEC_REDIS(&redis_url),
-    {"ECO_REDIS_FAIL_MODE", ECO_CFG_ENUM, "closed", 0, 0, "closed|open",
-     "when Redis is down: closed = 503 (limits cannot be enforced), open = local limiter", &redis_fail_mode},
+    ECO_RL_SPEC_FAIL_MODE(&redis_fail_mode),
     {"ECO_AI_SERVICE_URL", ECO_CFG_URL, "http://127.0.0.1:8001", 0, 0, NULL, "ai-service base URL (/v1/*)", &ai_url},
     {"ECO_API_GATEWAY_URL", ECO_CFG_URL, "http://127.0.0.1:3000", 0, 0, NULL,
      "api-gateway base URL (/api/v1/*, /auth/*)", &api_url},
-    {"ECO_JWT_KEYS", ECO_CFG_STR, "", 0, 0, NULL,
-     "access-token keys \"kid:secret,...\" (secrets >= 32 bytes): api-gateway signs with the first, both "
-     "gateways verify with all; empty: no sessions",
-     &jwt_keys},
-    {"ECO_JWT_ISSUER", ECO_CFG_STR, "eco-base", 0, 0, NULL, "iss of access tokens", &gw.issuer},
-    {"ECO_JWT_AUDIENCE", ECO_CFG_STR, "eco-base", 0, 0, NULL, "aud of access tokens", &gw.audience},
+    ECO_AUTH_SPEC_JWT_KEYS(&jwt_keys),
+    ECO_AUTH_SPEC_JWT_ISSUER(&gw.issuer),
+    ECO_AUTH_SPEC_JWT_AUDIENCE(&gw.audience),
     {"ECO_INTERNAL_SECRET", ECO_CFG_STR, "", 0, 0, NULL,
      "shared by root-gateway and its upstreams (>= 32 bytes): x-eco-* identity headers are sent and believed "
      "only with it; empty: none (root-gateway forwards Authorization instead)",
      &gw.internal_secret},
-    {"ECO_KEY_CACHE_TTL_MS", ECO_CFG_MS, "5000", 0, 3600000, NULL,
-     "API keys are re-read from PostgreSQL after this long (a revoked key stops working within it)", &gw.cache_ttl_ms},
-    {"ECO_KEY_CACHE_STALE_MS", ECO_CFG_MS, "300000", 0, 86400000, NULL,
-     "while PostgreSQL is down, keys seen within this long still authenticate", &gw.cache_stale_ms},
-    {"ECO_KEY_CACHE_MAX", ECO_CFG_INT, "10000", 16, 10000000, NULL, "API keys held in the in-process cache",
-     &gw.cache_max},
-    {"ECO_DEFAULT_RPM", ECO_CFG_INT, "600", 1, 1000000000, NULL,
-     "requests per minute of keys and users without their "
-     "own limit",
-     &gw.default_rpm},
-    {"ECO_DEFAULT_TPM", ECO_CFG_INT, "200000", 1, 1000000000, NULL,
-     "tokens per minute of keys and users without their own limit", &gw.default_tpm},
+    ECO_KEYCACHE_SPEC_TTL(&gw.cache_ttl_ms),
+    ECO_KEYCACHE_SPEC_STALE(&gw.cache_stale_ms),
+    ECO_KEYCACHE_SPEC_MAX(&gw.cache_max),
+    ECO_RL_SPEC_DEFAULT_RPM(&gw.default_rpm),
+    ECO_RL_SPEC_DEFAULT_TPM(&gw.default_tpm),
     {"ECO_PUBLIC_RPM", ECO_CFG_INT, "120", 1, 1000000000, NULL,
      "requests per minute per client IP on the unauthenticated routes (/auth/signup|login|refresh)", &gw.public_rpm},
-    {"ECO_DEFAULT_MAX_TOKENS", ECO_CFG_INT, "1024", 1, 10000000, NULL,
-     "completion tokens reserved when an inference request gives no max_tokens", &gw.default_max_tokens},
+    ECO_RL_SPEC_DEFAULT_MAX_TOKENS(&gw.default_max_tokens),
     {"ECO_MAX_HEADER_BYTES", ECO_CFG_BYTES, "16k", 1024, 1048576, NULL, "largest request header block (431 above)",
      &gw.max_header_bytes},
     {"ECO_UPSTREAM_TIMEOUT_MS", ECO_CFG_MS, "120000", 100, 3600000, NULL,
@@ -110,10 +98,6 @@ int main(int argc, char **argv)
     eco_service_set_client_timeout(svc, (uint64_t)client_timeout_ms);
     eco_service_set_max_conns_per_ip(svc, max_conns_per_ip);
     gw.fail_open = strcmp(redis_fail_mode, "open") == 0;
-    static char rl_prefix[64];
-    snprintf(rl_prefix, sizeof(rl_prefix), "%srl:", gw.kv_prefix);
-    gw.rl_spec = (eco_store_rl_spec_t){rl_prefix, 60000, 1000};
-    gw.local = eco_store_rl_local_new(&gw.rl_spec, 16384);
     eco_store_pool_opts_t po = {.name = "root-gateway",
                                 .workers = (size_t)db_workers,
                                 .queue_max = (size_t)db_queue,
@@ -124,6 +108,11 @@ int main(int argc, char **argv)
                                 .pg_statement_timeout_ms = 2000};
     if (eco_store_pool_new(&gw.pool, &po, err, sizeof(err)) != 0)
         return settings_error("ECO_REDIS_URL", err);
+    char rl_prefix[64];
+    snprintf(rl_prefix, sizeof(rl_prefix), "%srl:", gw.kv_prefix);
+    eco_store_limiter_opts_t lo = {
+        .pool = gw.pool, .spec = {rl_prefix, 60000, 1000}, .fail_open = gw.fail_open, .local_subjects = 16384};
+    gw.limiter = eco_store_limiter_new(&lo);
     const char *urls[2] = {api_url, ai_url}, *vars[2] = {"ECO_API_GATEWAY_URL", "ECO_AI_SERVICE_URL"};
     for (int i = 0; i < 2; i++) {
         gw.up[i] = eco_http_upstream_new(svc, urls[i], (size_t)upstream_conns, (uint64_t)upstream_timeout_ms, err,
@@ -158,7 +147,8 @@ int main(int argc, char **argv)
     eco_deps_ready_redis("redis", gw.fail_open ? ECO_READY_INFO : ECO_READY_REQUIRED, redis_url);
     int rc = eco_service_run(svc);
     eco_store_pool_free(gw.pool);
-    eco_store_rl_local_free(gw.local);
+    eco_store_limiter_free(gw.limiter);
+    eco_auth_keycache_free(gw.cache);
     eco_auth_jwt_keyring_wipe(&gw.keys);
     return rc;
 }

@@ -37,6 +37,7 @@ MSGS = [{"role": "system", "content": "You are terse."},
 # far below the defaults (a hang fails fast), breakers that do not open unless a test wants it
 # (so that every request of a failure test really meets its fault).
 AI_ENV = {
+    "ECO_GRPC_AUTH": "off",
     "ECO_KAFKA_BROKERS": "127.0.0.1:9",
     "ECO_HEALTH_INTERVAL_MS": "200",
     "ECO_REQUEST_TIMEOUT_MS": "10000",
