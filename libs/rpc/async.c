@@ -3,7 +3,6 @@
  * each batch in the core and for each event in the post queue, and is freed at the last. */
 #include "rpc_internal.h"
 
-#include <grpc/support/alloc.h>
 #include <string.h>
 
 struct eco_rpc_async {
@@ -28,13 +27,7 @@ struct eco_rpc_acall {
     void *data;
     atomic_int refs;
 
-    grpc_metadata md[ECO_RPC_MAX_MD];
-    size_t nmd;
-    grpc_byte_buffer *send_bb, *recv_bb;
-    grpc_metadata_array imd, tmd;
-    grpc_status_code status;
-    grpc_slice details;
-    const char *error_string;
+    eco__rpc_cbufs_t b;
     grpc_op ops[6];
     grpc_op op_status, op_recv;
     eco__rpc_tag_t tag_send, tag_recv, tag_status;
@@ -64,7 +57,7 @@ static void read_next_locked(eco_rpc_acall_t *c)
 {
     if (c->streaming && !c->recv_pending && !c->eos && !c->end_posted && !c->paused && c->undelivered < READ_AHEAD) {
         c->recv_pending = 1;
-        c->recv_bb = NULL;
+        c->b.recv_bb = NULL;
         start_batch(c, &c->op_recv, 1, &c->tag_recv);
     }
 }
@@ -80,16 +73,7 @@ static void acall_free(eco_rpc_acall_t *c)
     if (c->next)
         c->next->prev = c->prev;
     pthread_mutex_unlock(&a->lock);
-    if (c->send_bb)
-        grpc_byte_buffer_destroy(c->send_bb);
-    if (c->recv_bb)
-        grpc_byte_buffer_destroy(c->recv_bb);
-    grpc_metadata_array_destroy(&c->imd);
-    grpc_metadata_array_destroy(&c->tmd);
-    grpc_slice_unref(c->details);
-    if (c->error_string)
-        gpr_free((void *)c->error_string);
-    eco__rpc_md_release(c->md, c->nmd);
+    eco__rpc_cbufs_free(&c->b);
     if (c->call)
         grpc_call_unref(c->call);
     pthread_mutex_destroy(&c->lock);
@@ -154,17 +138,11 @@ static event_t *maybe_end(eco_rpc_acall_t *c)
 {
     if (c->end_posted || !c->status_done || c->recv_pending)
         return NULL;
-    if (c->streaming && !c->eos && c->status == GRPC_STATUS_OK)
+    if (c->streaming && !c->eos && c->b.status == GRPC_STATUS_OK)
         return NULL; /* messages may still be buffered: wait for the owner's reads */
     c->end_posted = 1;
     event_t *ev = event_new(c, NULL);
-    ev->res.status = c->status;
-    ev->res.details = eco_strndup((const char *)GRPC_SLICE_START_PTR(c->details), GRPC_SLICE_LENGTH(c->details));
-    eco__rpc_mdlist_copy(&ev->res.initial_md, c->imd.metadata, c->imd.count);
-    eco__rpc_mdlist_copy(&ev->res.trailing_md, c->tmd.metadata, c->tmd.count);
-    if (c->status != GRPC_STATUS_OK && c->error_string)
-        eco_debug("grpc call failed", ECO_KS("method", c->path), ECO_KS("code", eco_rpc_status_name(c->status)),
-                  ECO_KS("error", c->error_string));
+    eco__rpc_cbufs_result(&c->b, &ev->res, c->path);
     return ev;
 }
 
@@ -194,13 +172,22 @@ static void start_batch(eco_rpc_acall_t *c, const grpc_op *ops, size_t n, eco__r
         eco_fatal("grpc async batch: %s", grpc_call_error_to_string(err));
 }
 
+/* The end of a batch: its events go to the owner (in order), its references are dropped. */
+static void op_finished(eco_rpc_acall_t *c, event_t *msg_ev, event_t *end_ev)
+{
+    post(c, msg_ev);
+    post(c, end_ev);
+    op_done(c->a);
+    unref(c);
+}
+
 /* Parses the received buffer; a malformed message cancels the call (status INTERNAL). */
 static ProtobufCMessage *take_message(eco_rpc_acall_t *c)
 {
     ProtobufCMessage *msg = NULL;
-    int rc = eco_rpc_unpack(c->desc, c->recv_bb, &msg);
-    grpc_byte_buffer_destroy(c->recv_bb);
-    c->recv_bb = NULL;
+    int rc = eco_rpc_unpack(c->desc, c->b.recv_bb, &msg);
+    grpc_byte_buffer_destroy(c->b.recv_bb);
+    c->b.recv_bb = NULL;
     if (rc == 0)
         return msg;
     eco_warn("grpc response malformed", ECO_KS("method", c->path));
@@ -214,24 +201,21 @@ static void on_send_done(eco__rpc_tag_t *tag, int ok)
     event_t *msg_ev = NULL, *end_ev = NULL;
     if (!c->streaming) { /* the whole unary call was one batch */
         pthread_mutex_lock(&c->lock);
-        if (c->status == GRPC_STATUS_OK) {
-            ProtobufCMessage *msg = c->recv_bb ? take_message(c) : NULL;
+        if (c->b.status == GRPC_STATUS_OK) {
+            ProtobufCMessage *msg = c->b.recv_bb ? take_message(c) : NULL;
             if (msg) {
                 msg_ev = event_new(c, msg);
             } else {
-                c->status = GRPC_STATUS_INTERNAL;
-                grpc_slice_unref(c->details);
-                c->details = grpc_slice_from_static_string("response message missing or malformed");
+                c->b.status = GRPC_STATUS_INTERNAL;
+                grpc_slice_unref(c->b.details);
+                c->b.details = grpc_slice_from_static_string("response message missing or malformed");
             }
         }
         c->status_done = 1;
         end_ev = maybe_end(c);
         pthread_mutex_unlock(&c->lock);
     }
-    post(c, msg_ev);
-    post(c, end_ev);
-    op_done(c->a);
-    unref(c);
+    op_finished(c, msg_ev, end_ev);
 }
 
 static void on_recv_done(eco__rpc_tag_t *tag, int ok)
@@ -240,7 +224,7 @@ static void on_recv_done(eco__rpc_tag_t *tag, int ok)
     event_t *msg_ev = NULL, *end_ev;
     pthread_mutex_lock(&c->lock);
     c->recv_pending = 0;
-    if (ok && c->recv_bb) {
+    if (ok && c->b.recv_bb) {
         ProtobufCMessage *msg = take_message(c);
         if (msg) {
             msg_ev = event_new(c, msg);
@@ -252,10 +236,7 @@ static void on_recv_done(eco__rpc_tag_t *tag, int ok)
     }
     end_ev = maybe_end(c);
     pthread_mutex_unlock(&c->lock);
-    post(c, msg_ev);
-    post(c, end_ev);
-    op_done(c->a);
-    unref(c);
+    op_finished(c, msg_ev, end_ev);
 }
 
 static void on_status_done(eco__rpc_tag_t *tag, int ok)
@@ -265,9 +246,7 @@ static void on_status_done(eco__rpc_tag_t *tag, int ok)
     c->status_done = 1;
     event_t *end_ev = maybe_end(c);
     pthread_mutex_unlock(&c->lock);
-    post(c, end_ev);
-    op_done(c->a);
-    unref(c);
+    op_finished(c, NULL, end_ev);
 }
 
 static void *completion_thread(void *arg)
@@ -344,7 +323,7 @@ int eco_rpc_acall_start(eco_rpc_async_t *a, eco_rpc_channel_t *ch, const char *p
     if (!a || !ch || !path || !req || !resp_desc || !cbs || !cbs->on_msg || !cbs->on_end)
         return ECO_EINVAL;
     eco_rpc_acall_t *c = eco_calloc(1, sizeof(*c));
-    if (opts && eco__rpc_md_to_grpc(c->md, &c->nmd, ECO_RPC_MAX_MD, opts->md, opts->nmd) != 0) {
+    if (opts && eco__rpc_md_to_grpc(c->b.md, &c->b.nmd, ECO_RPC_MAX_MD, opts->md, opts->nmd) != 0) {
         free(c);
         return ECO_EINVAL;
     }
@@ -356,9 +335,7 @@ int eco_rpc_acall_start(eco_rpc_async_t *a, eco_rpc_channel_t *ch, const char *p
     c->data = data;
     atomic_init(&c->refs, 1); /* the owner's */
     pthread_mutex_init(&c->lock, NULL);
-    grpc_metadata_array_init(&c->imd);
-    grpc_metadata_array_init(&c->tmd);
-    c->details = grpc_empty_slice();
+    eco__rpc_cbufs_init(&c->b);
     c->tag_send.cb = on_send_done;
     c->tag_recv.cb = on_recv_done;
     c->tag_status.cb = on_status_done;
@@ -367,7 +344,7 @@ int eco_rpc_acall_start(eco_rpc_async_t *a, eco_rpc_channel_t *ch, const char *p
         grpc_channel_create_call(ch->ch, opts && opts->parent ? opts->parent->call : NULL, GRPC_PROPAGATE_DEFAULTS,
                                  a->cq, method, NULL, eco__rpc_deadline_ms(opts ? opts->timeout_ms : 0), NULL);
     grpc_slice_unref(method);
-    c->send_bb = eco_rpc_pack(req);
+    c->b.send_bb = eco_rpc_pack(req);
     pthread_mutex_lock(&a->lock);
     c->next = a->calls;
     if (a->calls)
@@ -377,31 +354,31 @@ int eco_rpc_acall_start(eco_rpc_async_t *a, eco_rpc_channel_t *ch, const char *p
 
     grpc_op *op = c->ops;
     op->op = GRPC_OP_SEND_INITIAL_METADATA;
-    op->data.send_initial_metadata.count = c->nmd;
-    op->data.send_initial_metadata.metadata = c->nmd ? c->md : NULL;
+    op->data.send_initial_metadata.count = c->b.nmd;
+    op->data.send_initial_metadata.metadata = c->b.nmd ? c->b.md : NULL;
     if (opts && opts->wait_for_ready)
         op->flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY;
     (++op)->op = GRPC_OP_SEND_MESSAGE;
-    op->data.send_message.send_message = c->send_bb;
+    op->data.send_message.send_message = c->b.send_bb;
     (++op)->op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
     (++op)->op = GRPC_OP_RECV_INITIAL_METADATA;
-    op->data.recv_initial_metadata.recv_initial_metadata = &c->imd;
+    op->data.recv_initial_metadata.recv_initial_metadata = &c->b.imd;
     grpc_op *status = streaming ? &c->op_status : ++op;
     status->op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    status->data.recv_status_on_client.trailing_metadata = &c->tmd;
-    status->data.recv_status_on_client.status = &c->status;
-    status->data.recv_status_on_client.status_details = &c->details;
-    status->data.recv_status_on_client.error_string = &c->error_string;
+    status->data.recv_status_on_client.trailing_metadata = &c->b.tmd;
+    status->data.recv_status_on_client.status = &c->b.status;
+    status->data.recv_status_on_client.status_details = &c->b.details;
+    status->data.recv_status_on_client.error_string = &c->b.error_string;
     if (!streaming) {
         (++op)->op = GRPC_OP_RECV_MESSAGE;
-        op->data.recv_message.recv_message = &c->recv_bb;
+        op->data.recv_message.recv_message = &c->b.recv_bb;
         start_batch(c, c->ops, (size_t)(op - c->ops) + 1, &c->tag_send);
     } else {
         start_batch(c, c->ops, (size_t)(op - c->ops) + 1, &c->tag_send);
         start_batch(c, &c->op_status, 1, &c->tag_status);
         c->recv_pending = 1;
         c->op_recv.op = GRPC_OP_RECV_MESSAGE;
-        c->op_recv.data.recv_message.recv_message = &c->recv_bb;
+        c->op_recv.data.recv_message.recv_message = &c->b.recv_bb;
         start_batch(c, &c->op_recv, 1, &c->tag_recv);
     }
     *out = c;

@@ -59,13 +59,7 @@ void eco_rpc_result_free(eco_rpc_result_t *res)
 typedef struct {
     grpc_completion_queue *cq;
     grpc_call *call;
-    grpc_metadata md[ECO_RPC_MAX_MD];
-    size_t nmd;
-    grpc_byte_buffer *send_bb, *recv_bb;
-    grpc_metadata_array imd, tmd;
-    grpc_status_code status;
-    grpc_slice details;
-    const char *error_string;
+    eco__rpc_cbufs_t b;
     grpc_op ops[6];
     grpc_op op_status;
     grpc_op op_recv;
@@ -77,7 +71,7 @@ static int ccall_init(ccall_t *cc, eco_rpc_channel_t *ch, const char *path, cons
     memset(cc, 0, sizeof(*cc));
     if (!ch || !path || !req)
         return ECO_EINVAL;
-    if (opts && eco__rpc_md_to_grpc(cc->md, &cc->nmd, ECO_RPC_MAX_MD, opts->md, opts->nmd) != 0)
+    if (opts && eco__rpc_md_to_grpc(cc->b.md, &cc->b.nmd, ECO_RPC_MAX_MD, opts->md, opts->nmd) != 0)
         return ECO_EINVAL;
     cc->cq = grpc_completion_queue_create_for_pluck(NULL);
     gpr_timespec deadline = eco__rpc_deadline_ms(opts ? opts->timeout_ms : 0);
@@ -85,10 +79,8 @@ static int ccall_init(ccall_t *cc, eco_rpc_channel_t *ch, const char *path, cons
     cc->call = grpc_channel_create_call(ch->ch, opts && opts->parent ? opts->parent->call : NULL,
                                         GRPC_PROPAGATE_DEFAULTS, cc->cq, method, NULL, deadline, NULL);
     grpc_slice_unref(method);
-    cc->send_bb = eco_rpc_pack(req);
-    grpc_metadata_array_init(&cc->imd);
-    grpc_metadata_array_init(&cc->tmd);
-    cc->details = grpc_empty_slice();
+    cc->b.send_bb = eco_rpc_pack(req);
+    eco__rpc_cbufs_init(&cc->b);
     return 0;
 }
 
@@ -98,18 +90,18 @@ static size_t ccall_send_ops(ccall_t *cc, const eco_rpc_call_opts_t *opts)
     grpc_op *op = cc->ops;
     memset(cc->ops, 0, sizeof(cc->ops));
     op->op = GRPC_OP_SEND_INITIAL_METADATA;
-    op->data.send_initial_metadata.count = cc->nmd;
-    op->data.send_initial_metadata.metadata = cc->nmd ? cc->md : NULL;
+    op->data.send_initial_metadata.count = cc->b.nmd;
+    op->data.send_initial_metadata.metadata = cc->b.nmd ? cc->b.md : NULL;
     if (opts && opts->wait_for_ready)
         op->flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY;
     op++;
     op->op = GRPC_OP_SEND_MESSAGE;
-    op->data.send_message.send_message = cc->send_bb;
+    op->data.send_message.send_message = cc->b.send_bb;
     op++;
     op->op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
     op++;
     op->op = GRPC_OP_RECV_INITIAL_METADATA;
-    op->data.recv_initial_metadata.recv_initial_metadata = &cc->imd;
+    op->data.recv_initial_metadata.recv_initial_metadata = &cc->b.imd;
     op++;
     return (size_t)(op - cc->ops);
 }
@@ -118,10 +110,10 @@ static void ccall_status_op(ccall_t *cc, grpc_op *op)
 {
     memset(op, 0, sizeof(*op));
     op->op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    op->data.recv_status_on_client.trailing_metadata = &cc->tmd;
-    op->data.recv_status_on_client.status = &cc->status;
-    op->data.recv_status_on_client.status_details = &cc->details;
-    op->data.recv_status_on_client.error_string = &cc->error_string;
+    op->data.recv_status_on_client.trailing_metadata = &cc->b.tmd;
+    op->data.recv_status_on_client.status = &cc->b.status;
+    op->data.recv_status_on_client.status_details = &cc->b.details;
+    op->data.recv_status_on_client.error_string = &cc->b.error_string;
 }
 
 static void start(ccall_t *cc, const grpc_op *ops, size_t n, void *tag)
@@ -139,33 +131,50 @@ static int pluck(ccall_t *cc, void *tag)
     return ev.success;
 }
 
-/* Copies status, details and metadata into res (may be NULL). */
-static void ccall_result(ccall_t *cc, eco_rpc_result_t *res, const char *path)
+void eco__rpc_cbufs_init(eco__rpc_cbufs_t *b)
 {
-    if (cc->status != GRPC_STATUS_OK && cc->error_string)
-        eco_debug("grpc call failed", ECO_KS("method", path), ECO_KS("code", eco_rpc_status_name(cc->status)),
-                  ECO_KS("error", cc->error_string));
+    grpc_metadata_array_init(&b->imd);
+    grpc_metadata_array_init(&b->tmd);
+    b->details = grpc_empty_slice();
+}
+
+void eco__rpc_cbufs_result(const eco__rpc_cbufs_t *b, eco_rpc_result_t *res, const char *path)
+{
+    if (b->status != GRPC_STATUS_OK && b->error_string)
+        eco_debug("grpc call failed", ECO_KS("method", path), ECO_KS("code", eco_rpc_status_name(b->status)),
+                  ECO_KS("error", b->error_string));
     if (!res)
         return;
     memset(res, 0, sizeof(*res));
-    res->status = cc->status;
-    res->details = eco_strndup((const char *)GRPC_SLICE_START_PTR(cc->details), GRPC_SLICE_LENGTH(cc->details));
-    eco__rpc_mdlist_copy(&res->initial_md, cc->imd.metadata, cc->imd.count);
-    eco__rpc_mdlist_copy(&res->trailing_md, cc->tmd.metadata, cc->tmd.count);
+    res->status = b->status;
+    res->details = eco_strndup((const char *)GRPC_SLICE_START_PTR(b->details), GRPC_SLICE_LENGTH(b->details));
+    eco__rpc_mdlist_copy(&res->initial_md, b->imd.metadata, b->imd.count);
+    eco__rpc_mdlist_copy(&res->trailing_md, b->tmd.metadata, b->tmd.count);
+}
+
+void eco__rpc_cbufs_free(eco__rpc_cbufs_t *b)
+{
+    if (b->send_bb)
+        grpc_byte_buffer_destroy(b->send_bb);
+    if (b->recv_bb)
+        grpc_byte_buffer_destroy(b->recv_bb);
+    grpc_metadata_array_destroy(&b->imd);
+    grpc_metadata_array_destroy(&b->tmd);
+    grpc_slice_unref(b->details);
+    if (b->error_string)
+        gpr_free((void *)b->error_string);
+    eco__rpc_md_release(b->md, b->nmd);
+}
+
+/* Copies status, details and metadata into res (may be NULL). */
+static void ccall_result(ccall_t *cc, eco_rpc_result_t *res, const char *path)
+{
+    eco__rpc_cbufs_result(&cc->b, res, path);
 }
 
 static void ccall_destroy(ccall_t *cc)
 {
-    if (cc->send_bb)
-        grpc_byte_buffer_destroy(cc->send_bb);
-    if (cc->recv_bb)
-        grpc_byte_buffer_destroy(cc->recv_bb);
-    grpc_metadata_array_destroy(&cc->imd);
-    grpc_metadata_array_destroy(&cc->tmd);
-    grpc_slice_unref(cc->details);
-    if (cc->error_string)
-        gpr_free((void *)cc->error_string);
-    eco__rpc_md_release(cc->md, cc->nmd);
+    eco__rpc_cbufs_free(&cc->b);
     if (cc->call)
         grpc_call_unref(cc->call);
     if (cc->cq) {
@@ -207,16 +216,16 @@ int eco_rpc_client_unary_path(eco_rpc_channel_t *ch, const char *path, const Pro
     }
     size_t n = ccall_send_ops(&cc, opts);
     cc.ops[n].op = GRPC_OP_RECV_MESSAGE;
-    cc.ops[n].data.recv_message.recv_message = &cc.recv_bb;
+    cc.ops[n].data.recv_message.recv_message = &cc.b.recv_bb;
     n++;
     ccall_status_op(&cc, &cc.ops[n++]);
     start(&cc, cc.ops, n, &cc);
     pluck(&cc, &cc);
 
     int rc = 0;
-    if (cc.status != GRPC_STATUS_OK) {
+    if (cc.b.status != GRPC_STATUS_OK) {
         rc = ECO_RPC_ESTATUS;
-    } else if (eco_rpc_unpack(resp_desc, cc.recv_bb, resp) != 0) {
+    } else if (eco_rpc_unpack(resp_desc, cc.b.recv_bb, resp) != 0) {
         rc = ECO_RPC_EPROTO;
         eco_warn("grpc response missing or malformed", ECO_KS("method", path));
     }
@@ -305,7 +314,7 @@ static int stream_end(eco_rpc_client_stream_t *st, int rc)
     }
     ccall_result(&st->cc, &st->res, st->path);
     st->done = 1;
-    if (rc == 0 && st->cc.status != GRPC_STATUS_OK)
+    if (rc == 0 && st->cc.b.status != GRPC_STATUS_OK)
         rc = ECO_RPC_ESTATUS;
     st->rc = rc;
     return rc;
@@ -320,17 +329,17 @@ int eco_rpc_client_stream_next(eco_rpc_client_stream_t *st, ProtobufCMessage **m
         pluck(&st->cc, &st->tag_send);
         st->send_pending = 0;
     }
-    st->cc.recv_bb = NULL;
+    st->cc.b.recv_bb = NULL;
     memset(&st->cc.op_recv, 0, sizeof(st->cc.op_recv));
     st->cc.op_recv.op = GRPC_OP_RECV_MESSAGE;
-    st->cc.op_recv.data.recv_message.recv_message = &st->cc.recv_bb;
+    st->cc.op_recv.data.recv_message.recv_message = &st->cc.b.recv_bb;
     start(&st->cc, &st->cc.op_recv, 1, &st->tag_msg);
     int ok = pluck(&st->cc, &st->tag_msg);
-    if (!ok || !st->cc.recv_bb) /* NULL message: end of stream */
+    if (!ok || !st->cc.b.recv_bb) /* NULL message: end of stream */
         return stream_end(st, 0);
-    int rc = eco_rpc_unpack(st->desc, st->cc.recv_bb, msg);
-    grpc_byte_buffer_destroy(st->cc.recv_bb);
-    st->cc.recv_bb = NULL;
+    int rc = eco_rpc_unpack(st->desc, st->cc.b.recv_bb, msg);
+    grpc_byte_buffer_destroy(st->cc.b.recv_bb);
+    st->cc.b.recv_bb = NULL;
     if (rc != 0) {
         eco_warn("grpc stream message malformed", ECO_KS("method", st->path));
         grpc_call_cancel_with_status(st->cc.call, GRPC_STATUS_INTERNAL, "malformed message", NULL);

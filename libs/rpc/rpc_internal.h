@@ -135,6 +135,23 @@ void eco__rpc_md_release(grpc_metadata *md, size_t n);
 char *eco__rpc_method_path(const ProtobufCServiceDescriptor *svc, const char *method,
                            const ProtobufCMethodDescriptor **desc);
 
+/* client.c: what the core writes into during a client call, shared by the blocking (client.c)
+ * and asynchronous (async.c) clients. */
+typedef struct {
+    grpc_metadata md[ECO_RPC_MAX_MD]; /* request metadata (owned slices) */
+    size_t nmd;
+    grpc_byte_buffer *send_bb, *recv_bb;
+    grpc_metadata_array imd, tmd;
+    grpc_status_code status;
+    grpc_slice details;
+    const char *error_string;
+} eco__rpc_cbufs_t;
+
+void eco__rpc_cbufs_init(eco__rpc_cbufs_t *b);
+void eco__rpc_cbufs_free(eco__rpc_cbufs_t *b);
+/* Copies status, details and metadata into res (logs a failed status at debug level). */
+void eco__rpc_cbufs_result(const eco__rpc_cbufs_t *b, eco_rpc_result_t *res, const char *path);
+
 /* client.c: a channel (async.c starts calls on it too). */
 struct eco_rpc_channel {
     grpc_channel *ch;
