@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <netinet/in.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -618,8 +619,23 @@ static int listen_on(eco_service_t *svc)
     return 0;
 }
 
+/* glibc keeps freed memory in its per-thread arenas: after a burst (thousands of streams at
+ * once) a service would hold its peak for good. Returning free pages every 30 s costs little. */
+static void *trim_main(void *arg)
+{
+    pthread_setname_np(pthread_self(), "mem-trim");
+    for (;;) {
+        sleep(30);
+        malloc_trim(0);
+    }
+    return NULL;
+}
+
 int eco_service_run(eco_service_t *svc)
 {
+    pthread_t trim;
+    if (pthread_create(&trim, NULL, trim_main, NULL) == 0)
+        pthread_detach(trim);
     h2o_multithread_register_receiver(svc->ctx.queue, &svc->receiver, on_task_messages);
     svc->sigsock = h2o_evloop_socket_create(svc->ctx.loop, svc->sigfd, H2O_SOCKET_FLAG_DONT_READ);
     svc->sigsock->data = svc;
