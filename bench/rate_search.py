@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Highest sustained fixed request rate (vegeta) for `make bench`.
+"""Highest sustained fixed request rate (vegeta, or ghz for gRPC) for `make bench`.
 
 A step runs `vegeta attack` at a fixed rate for --seconds and passes when p99 < --p99-ms,
 errors (non-2xx or transport) < --max-errors, and vegeta really sent at least 95% of the rate
@@ -8,6 +8,11 @@ errors (non-2xx or transport) < --max-errors, and vegeta really sent at least 95
 failure. --fixed RATE runs one step only (no search).
 
   rate_search.py URL BODY_FILE [--start R] [--seconds S] [--bisect N] [--fixed R] [--settle STATS_URL]...
+
+A URL grpc://HOST:PORT/package.Service/Method runs the same steps with ghz against that gRPC
+method instead (BODY_FILE: the request as JSON; proto/eco/ai/v1/inference.proto): `ghz --rps R
+--async` (a request per tick, not waiting for the previous ones, like vegeta), --duration-stop wait,
+--count-errors (failed calls count in the latencies, as in vegeta); an error is any status but OK.
 
 Prints one JSON object: max_rate (0 if even the first step failed), steps [{rate, sent_rate,
 requests, ok, p50_ms, p99_ms, success, listen_overflows, pass, why}], errors {"code|error|body": count} over all
@@ -23,9 +28,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from urllib.parse import urlsplit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VEGETA = os.path.join(ROOT, ".tools", "bin", "vegeta")
+GHZ = os.path.join(ROOT, ".tools", "bin", "ghz")
+PROTO = "eco/ai/v1/inference.proto"  # under ROOT/proto
 
 
 def listen_overflows():
@@ -37,9 +45,9 @@ def listen_overflows():
         return 0
 
 
-def step(a, rate, all_errors):
+def attack_vegeta(a, rate):
+    """One vegeta step: (requests, ok, sent_rate, latencies {50th, 99th, max} in ns, errors)."""
     errors = {}
-    ov0 = listen_overflows()
     with tempfile.TemporaryDirectory(prefix="eco-vegeta.") as d:
         tgt = os.path.join(d, "targets")
         with open(tgt, "w") as f:
@@ -62,9 +70,43 @@ def step(a, rate, all_errors):
                 key = "%s | %s | %s" % (r["code"], r.get("error", ""), body)
                 errors[key] = errors.get(key, 0) + 1
             enc.wait()
-    lat = rep["latencies"]
+    return n, ok, rep["rate"], rep["latencies"], errors
+
+
+def attack_ghz(a, rate):
+    """One ghz step against grpc://HOST:PORT/Service/Method, same figures as attack_vegeta. ghz's
+    workers (-c) only hand each tick to a new goroutine (--async), so a few suffice; the calls
+    are spread over --ghz-connections HTTP/2 connections."""
+    u = urlsplit(a.url)
+    conns = max(1, a.ghz_connections)
+    cmd = [GHZ, "--insecure", "--proto", os.path.join(ROOT, "proto", PROTO), "--import-paths", os.path.join(ROOT, "proto"),
+           "--call", u.path.lstrip("/"), "-D", os.path.abspath(a.body_file), "--rps", str(rate), "--async",
+           "-c", str(max(conns, 8) // conns * conns), "--connections", str(conns), "-z", "%gs" % a.seconds,
+           "-t", "%gs" % a.timeout, "--duration-stop", "wait", "--count-errors", "-O", "json", u.netloc]
+    r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    n = r.get("count", 0)
+    codes = r.get("statusCodeDistribution") or {}
+    ok = codes.get("OK", 0)
+    errors = {}
+    for msg, c in (r.get("errorDistribution") or {}).items():
+        msg = re.sub(r"[0-9a-f]{16,}", "<id>", msg)[:240]
+        errors[msg] = errors.get(msg, 0) + c
+    if n - ok > sum(errors.values()):  # statuses ghz did not describe
+        for code, c in codes.items():
+            if code != "OK":
+                errors["status " + code] = errors.get("status " + code, 0) + c
+    d = {p["percentage"]: p["latency"] for p in r.get("latencyDistribution") or []}
+    lat = {"50th": d.get(50, 0), "99th": d.get(99, 0), "max": r.get("slowest", 0)}
+    # The rate ghz really sent: calls started within the --seconds window (--duration-stop wait
+    # adds the time the last ones took to "total", which would understate it).
+    return n, ok, n / a.seconds, lat, errors
+
+
+def step(a, rate, all_errors):
+    ov0 = listen_overflows()
+    n, ok, sent, lat, errors = (attack_ghz if a.url.startswith("grpc://") else attack_vegeta)(a, rate)
     overflows = listen_overflows() - ov0
-    s = {"rate": rate, "sent_rate": round(rep["rate"], 1), "requests": n, "ok": ok,
+    s = {"rate": rate, "sent_rate": round(sent, 1), "requests": n, "ok": ok,
          "p50_ms": round(lat["50th"] / 1e6, 3), "p99_ms": round(lat["99th"] / 1e6, 3),
          "max_ms": round(lat["max"] / 1e6, 3), "success": ok / n if n else 0,
          "listen_overflows": overflows, "errors": errors}
@@ -75,12 +117,12 @@ def step(a, rate, all_errors):
         why.append("p99 %.0f ms" % s["p99_ms"])
     if n == 0 or (n - ok) / n >= a.max_errors:
         why.append("errors %.2f%%" % (100.0 * (n - ok) / max(n, 1)))
-    if rep["rate"] < 0.95 * rate:
-        why.append("sent only %.0f/s" % rep["rate"])
+    if sent < 0.95 * rate:
+        why.append("sent only %.0f/s" % sent)
     s["pass"] = not why
     s["why"] = ", ".join(why)
     print("  rate %6d/s: sent %8.1f/s  p50 %8.2f ms  p99 %8.2f ms  ok %d/%d  listen overflows %d  %s" % (
-        rate, rep["rate"], s["p50_ms"], s["p99_ms"], ok, n, overflows, "pass" if s["pass"] else "FAIL (" + s["why"] + ")"),
+        rate, sent, s["p50_ms"], s["p99_ms"], ok, n, overflows, "pass" if s["pass"] else "FAIL (" + s["why"] + ")"),
         file=sys.stderr)
     settle(a.settle, 1.5 if why else 0.5)
     return s
@@ -138,6 +180,8 @@ def main():
     ap.add_argument("--max-connections", type=int, default=2048,
                     help="vegeta's cap on connections: an overloaded step queues in the client instead of opening "
                          "thousands of sockets whose TIME_WAITs would slow the steps after it")
+    ap.add_argument("--ghz-connections", type=int, default=4,
+                    help="grpc:// URLs: HTTP/2 connections ghz spreads the calls over")
     ap.add_argument("--settle", action="append", default=[],
                     help="engine-sim /sim/stats or ai-service/adapter /metrics URL to wait on after each step; repeatable")
     a = ap.parse_args()

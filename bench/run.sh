@@ -2,10 +2,11 @@
 # make bench: measurements on this machine, each compared with a reference measured in the same run.
 # Stages (each starts and kills its own processes; markdown on stdout, progress on stderr):
 #   runtime_vs_nginx.sh    the HTTP runtime every service shares vs nginx returning the same body (wrk)
-#   adapter_vs_engine.sh   engine-adapter (gRPC, ghz) vs direct to engine-sim (HTTP, wrk)
+#   adapter_vs_engine.sh   engine-adapter (gRPC, ghz) vs direct to engine-sim (HTTP, wrk/vegeta): added latency
+#                          closed loop and at a fixed rate, TTFT at a fixed rate, max rate, adapter RSS/PSS
 #   ai_service_vs_nginx.sh ai-service + adapter vs nginx reverse proxy vs direct engine-sim: added
 #                          latency, max rate (vegeta), streaming TTFT/gaps, CPU/request, RSS
-# ECO_BENCH_SECONDS sets the length of every load step (default 5; a full run takes about 6-8 min).
+# ECO_BENCH_SECONDS sets the length of every load step (default 5; a full run takes about 9-11 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${ECO_BENCH_OUT:-$PWD/bench/results.md}

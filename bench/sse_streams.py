@@ -7,11 +7,16 @@ A "token" is an SSE event whose choices[0] carries non-empty delta.content (chat
 (completions); the role-only first chunk and the finish chunk are not tokens.
 
   sse_streams.py URL BODY_JSON --streams K [--rounds N] [--stagger-ms S] [--gap-limit-ms G]
-                 [--expect-tokens T] [--timeout S]
+                 [--expect-tokens T] [--timeout S] [--from-send]
+  sse_streams.py URL BODY_JSON --rate R --seconds S [--from-send] ...
 
 --rounds N runs N rounds of K concurrent streams one after another (K=1: a sequential client).
+--rate R --seconds S: a fixed rate instead, one round of R*S streams started 1/R s apart.
+--from-send: time to first token from the moment the request is sent on the connected socket
+(not from the connect; a client behind a connection pool, such as a gRPC channel, pays no connect).
 Prints one JSON object: streams, ok, failed, errors {message: count}, ttft_ms {p50,p99,max},
-gap_ms {p50,p99,max}, gaps_over_limit, streams_with_gap_over_limit.
+gap_ms {p50,p99,max}, gaps_over_limit, streams_with_gap_over_limit, elapsed_s (all rounds,
+first start to last end).
 """
 import argparse
 import json
@@ -32,8 +37,8 @@ def pct(v, p):
 
 
 class Stream:
-    def __init__(self, sel, addr, request, deadline):
-        self.sel, self.request, self.deadline = sel, request, deadline
+    def __init__(self, sel, addr, request, deadline, from_send=False):
+        self.sel, self.request, self.deadline, self.from_send = sel, request, deadline, from_send
         self.buf = b""  # raw bytes not yet parsed (headers / chunk framing)
         self.sse = b""  # decoded body bytes not yet split into events
         self.headers_done = False
@@ -78,6 +83,8 @@ class Stream:
             err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
                 return self.fail("connect: errno %d" % err)
+            if self.from_send and self.sent == 0:
+                self.t0 = now()
             try:
                 self.sent += self.sock.send(self.request[self.sent:])
             except OSError as e:
@@ -172,7 +179,7 @@ class Stream:
                     self.tokens.append(t)
 
 
-def run_round(addr, request, k, stagger, timeout):
+def run_round(addr, request, k, stagger, timeout, from_send=False):
     sel = selectors.DefaultSelector()
     streams = []
     deadline = now() + timeout
@@ -181,7 +188,7 @@ def run_round(addr, request, k, stagger, timeout):
     while True:
         # Start stream i at start + i*stagger/k.
         while pending and now() >= start + (k - pending) * stagger / max(k, 1):
-            streams.append(Stream(sel, addr, request, deadline))
+            streams.append(Stream(sel, addr, request, deadline, from_send))
             pending -= 1
         if not pending and all(s.finished() for s in streams):
             break
@@ -208,7 +215,14 @@ def main():
     ap.add_argument("--gap-limit-ms", type=float, default=40.0)
     ap.add_argument("--expect-tokens", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--rate", type=float, default=0, help="streams started per second (with --seconds)")
+    ap.add_argument("--seconds", type=float, default=0)
+    ap.add_argument("--from-send", action="store_true")
     a = ap.parse_args()
+    if a.rate > 0:  # stream i starts at i * stagger / streams = i / rate
+        a.streams, a.rounds = max(1, int(round(a.rate * a.seconds))), 1
+        a.stagger_ms = 1000.0 * a.streams / a.rate
+        a.timeout += a.seconds  # the deadline counts from the round's start
     u = urlsplit(a.url)
     addr = (u.hostname, u.port or 80)
     body = a.body.encode()
@@ -218,8 +232,9 @@ def main():
     ).encode() + body
     ttft, gaps, errors = [], [], {}
     ok = failed = over = streams_over = 0
+    t_start = now()
     for _ in range(a.rounds):
-        for s in run_round(addr, request, a.streams, a.stagger_ms / 1000.0, a.timeout):
+        for s in run_round(addr, request, a.streams, a.stagger_ms / 1000.0, a.timeout, a.from_send):
             if s.error is None and a.expect_tokens and len(s.tokens) != a.expect_tokens:
                 s.error = "got %d tokens, expected %d" % (len(s.tokens), a.expect_tokens)
             if s.error is not None:
@@ -243,6 +258,7 @@ def main():
         "gap_ms": {"p50": r(pct(gaps, 50)), "p99": r(pct(gaps, 99)), "max": r(max(gaps) if gaps else None),
                    "n": len(gaps)},
         "gaps_over_limit": over, "streams_with_gap_over_limit": streams_over,
+        "elapsed_s": r(now() - t_start),
     }))
 
 
