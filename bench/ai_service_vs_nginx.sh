@@ -169,11 +169,6 @@ AI_HWM_KB=$(hwm_kb $AI_PID); AD_HWM_KB=$(hwm_kb "${AD_PID[zero]}"); ADS_HWM_KB=$
 AI_AFTER_KB=$(rss_kb $AI_PID)
 
 # ---------------------------------------------------------------- report
-us() { awk -v v="$1" 'BEGIN { printf "%.0f", v * 1000 }'; }   # ms -> µs
-ms() { awk -v v="$1" 'BEGIN { printf "%.2f", v }'; }
-plus() { awk -v a="$1" -v b="$2" -v u="${3:-µs}" 'BEGIN { printf "%+.*f %s", (u == "ms" ? 2 : 0), a - b, u }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
-verdict() { if awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { exit !((op == "le") ? (v <= t) : (v >= t)) }'; then echo met; else echo "**missed**"; fi; }
 
 N_ADD50=$((l_n50 - l_d50)); N_ADD99=$((l_n99 - l_d99)); A_ADD50=$((l_a50 - l_d50)); A_ADD99=$((l_a99 - l_d99))
 if [ "$N_ADD99" -gt 0 ]; then
@@ -181,15 +176,11 @@ if [ "$N_ADD99" -gt 0 ]; then
 else
   R_ADD_TXT="n/a (nginx added p99 ≤ 0 µs in this run: noise exceeds nginx's own cost)"
 fi
-rate_cells() { # name -> "max | p99 at max | first fail (why)"
-  jget "$TMP/rate-$1.json" '"%d | %s | %s" % (d["max_rate"], next(("%.1f ms" % s["p99_ms"] for s in d["steps"] if s["rate"] == d["max_rate"]), "—"), ("%d (%s)" % (d["first_fail"], next(s["why"] for s in d["steps"] if s["rate"] == d["first_fail"])) if d["first_fail"] else "none up to the cap"))'
-}
 rate_ratio_row() { # label ngx ai
   local n a r
   n=$(jget "$TMP/rate-$2.json" 'd["max_rate"]'); a=$(jget "$TMP/rate-$3.json" 'd["max_rate"]'); r=$(ratio "$a" "$n")
   echo "| $1 | $(rate_cells "$2") | $(rate_cells "$3") | $r (target ≥ 0.40: $( [ "$r" = n/a ] && echo n/a || verdict "$r" 0.40 ge)) |"
 }
-steps_line() { jget "$TMP/rate-$1.json" '", ".join("%d %s" % (s["rate"], "ok" if s["pass"] else "✗") + " (p99 %.1f ms, sent %.0f/s%s)" % (s["p99_ms"], s["sent_rate"], ", ovf %d" % s["listen_overflows"] if s.get("listen_overflows") else "") for s in d["steps"])'; }
 seq_row() { # label name ref
   local f=$TMP/seq-$2.json r=$TMP/seq-$3.json
   local t50 t99 g50 g99 gmax rt50 rt99 rg99
@@ -209,51 +200,6 @@ cpu_row() { # label name ticks idle_ticks
   awk -v l="$1" -v t="$3" -v n="$n" -v hz="$HZ" -v i="${4:-}" -v d="$DUR" 'BEGIN {
     printf "| %s | %d | %.0f | %s | %s |\n", l, n, t * 1000 / hz, (n ? sprintf("%.0f", t * 1e6 / hz / n) : "n/a"),
       (i == "" ? "—" : sprintf("%.1f", i * 1000 / hz / d)) }'
-}
-errors_of() { # result json files... -> markdown list of distinct failures with counts (rate searches: per step)
-  python3 - "$@" <<'PY'
-import json, os, sys, collections
-out = []
-for f in sys.argv[1:]:
-    try:
-        d = json.load(open(f))
-    except (OSError, ValueError):
-        continue
-    name = os.path.basename(f)[:-5]
-    steps = d.get("steps") or ([d] if "rate" in d else [])
-    if steps:
-        for s in steps:
-            for k, v in sorted(s.get("errors", {}).items(), key=lambda kv: -kv[1]):
-                out.append("  - %s, %d/s step (%s): %d × `%s`" % (name, s["rate"], "passed" if s["pass"] else "failed",
-                                                                  v, k.replace("`", "'")))
-    else:
-        for k, v in sorted(d.get("errors", {}).items(), key=lambda kv: -kv[1]):
-            out.append("  - %s: %d × `%s`" % (name, v, k.replace("`", "'")))
-print("\n".join(out[:20]) if out else "  - none")
-if len(out) > 20:
-    print("  - … and %d more lines" % (len(out) - 20))
-PY
-}
-log_summary() { # log files -> warn/error lines counted by level, msg and error
-  python3 - "$@" <<'PY'
-import json, sys, collections
-c = collections.Counter()
-for f in sys.argv[1:]:
-    for line in open(f, errors="replace"):
-        try:
-            j = json.loads(line)
-        except ValueError:
-            if line.strip():
-                c[(f.rsplit("/", 1)[-1], "raw", line.strip()[:160], "")] += 1
-            continue
-        if j.get("level") in ("warn", "error"):
-            detail = j.get("error") or j.get("reason") or j.get("status") or ""
-            c[(j.get("svc", ""), j["level"], j.get("msg", ""), str(detail)[:160])] += 1
-for (svc, lvl, msg, det), v in c.most_common(15):
-    print("  - %d × %s %s: `%s`%s" % (v, svc, lvl, msg, (" — `%s`" % det) if det else ""))
-if not c:
-    print("  - none")
-PY
 }
 
 HZ_NOTE="utime+stime from /proc/<pid>/stat"
