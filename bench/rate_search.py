@@ -8,6 +8,7 @@ errors (non-2xx or transport) < --max-errors, and vegeta really sent at least 95
 failure. --fixed RATE runs one step only (no search).
 
   rate_search.py URL BODY_FILE [--start R] [--seconds S] [--bisect N] [--fixed R] [--settle STATS_URL]...
+                [--header 'NAME: VALUE']...
 
 A URL grpc://HOST:PORT/package.Service/Method runs the same steps with ghz against that gRPC
 method instead (BODY_FILE: the request as JSON; proto/eco/ai/v1/inference.proto): `ghz --rps R
@@ -51,7 +52,8 @@ def attack_vegeta(a, rate):
     with tempfile.TemporaryDirectory(prefix="eco-vegeta.") as d:
         tgt = os.path.join(d, "targets")
         with open(tgt, "w") as f:
-            f.write("POST %s\nContent-Type: application/json\n@%s\n" % (a.url, os.path.abspath(a.body_file)))
+            f.write("POST %s\nContent-Type: application/json\n%s@%s\n" % (
+                a.url, "".join(h.strip() + "\n" for h in a.header), os.path.abspath(a.body_file)))
         res = os.path.join(d, "results.bin")
         subprocess.run([VEGETA, "attack", "-targets", tgt, "-rate", "%d/1s" % rate, "-duration", "%ss" % a.seconds,
                         "-timeout", "%ss" % a.timeout, "-max-body", "512", "-max-connections", str(a.max_connections), "-output", res], check=True)
@@ -182,6 +184,8 @@ def main():
                          "thousands of sockets whose TIME_WAITs would slow the steps after it")
     ap.add_argument("--ghz-connections", type=int, default=4,
                     help="grpc:// URLs: HTTP/2 connections ghz spreads the calls over")
+    ap.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                    help="extra request header for vegeta (e.g. 'Authorization: Bearer KEY'); repeatable")
     ap.add_argument("--settle", action="append", default=[],
                     help="engine-sim /sim/stats or ai-service/adapter /metrics URL to wait on after each step; repeatable")
     a = ap.parse_args()

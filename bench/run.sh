@@ -6,7 +6,10 @@
 #                          closed loop and at a fixed rate, TTFT at a fixed rate, max rate, adapter RSS/PSS
 #   ai_service_vs_nginx.sh ai-service + adapter vs nginx reverse proxy vs direct engine-sim: added
 #                          latency, max rate (vegeta), streaming TTFT/gaps, CPU/request, RSS
-# ECO_BENCH_SECONDS sets the length of every load step (default 5; a full run takes about 9-11 min).
+#   full_path_vs_nginx.sh  client -> root-gateway (API key) -> ai-service -> adapter -> engine-sim vs nginx
+#                          single hop vs direct: added latency, max rate, auth and limiter cost shown
+#                          separately, CPU/request, RSS (PostgreSQL and Redis from ecoctl, cleaned after)
+# ECO_BENCH_SECONDS sets the length of every load step (default 5; a full run takes about 12-15 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${ECO_BENCH_OUT:-$PWD/bench/results.md}
@@ -28,7 +31,8 @@ stage() { bash "bench/$1" >>"$NEW" & child=$!; wait "$child"; child=; }
 T0=$(date +%s)
 stage runtime_vs_nginx.sh; echo >>"$NEW"
 stage adapter_vs_engine.sh; echo >>"$NEW"
-stage ai_service_vs_nginx.sh
+stage ai_service_vs_nginx.sh; echo >>"$NEW"
+stage full_path_vs_nginx.sh
 echo >>"$NEW"
 echo "Whole \`make bench\` run: $(( $(date +%s) - T0 )) s." >>"$NEW"
 cp "$NEW" "$OUT"
