@@ -212,13 +212,16 @@ typedef struct {
     uint8_t sha[32];
     eco_auth_key_t out;
     int stale, rc;
+    const char *prefix;
+    long ttl_ms;
 } resolve_t;
 
 static void resolve_fn(eco_store_worker_t *w, void *arg)
 {
     resolve_t *r = arg;
     char err[160];
-    r->rc = eco_store_apikey_resolve(w, r->cache, r->sha, &r->out, &r->stale, err, sizeof(err));
+    r->rc = eco_store_apikey_resolve(w, r->cache, r->prefix ? r->prefix : "", r->ttl_ms, r->sha, &r->out, &r->stale,
+                                     err, sizeof(err));
 }
 
 static void test_key_resolution_while_postgres_is_down(void **state)
@@ -258,6 +261,106 @@ static void test_key_resolution_while_postgres_is_down(void **state)
     eco_auth_keycache_free(cache);
 }
 
+/* ---------- API keys: the shared Redis level ---------- */
+
+typedef struct {
+    const char *cmd;
+    redisReply *reply; /* freed by the caller */
+} rcmd_t;
+
+static void redis_cmd_fn(eco_store_worker_t *w, void *arg)
+{
+    rcmd_t *c = arg;
+    char err[160];
+    redisContext *rc = eco_store_worker_redis(w, err, sizeof(err));
+    assert_non_null(rc);
+    c->reply = redisCommand(rc, c->cmd);
+}
+
+typedef struct {
+    const char *hex;
+} forget_t;
+
+static void forget_fn(eco_store_worker_t *w, void *arg)
+{
+    forget_t *f = arg;
+    eco_store_apikey_forget(w, "t-ak:", &f->hex, 1);
+}
+
+static void test_key_resolution_through_redis(void **state)
+{
+    (void)state;
+    /* PostgreSQL unreachable: every answer below comes from Redis or not at all. */
+    eco_store_pool_opts_t po = {.name = "test-keys-redis",
+                                .workers = 1,
+                                .queue_max = 8,
+                                .pg_url = "postgresql://eco@127.0.0.1:1/eco",
+                                .redis_url = redis_url(),
+                                .pg_connect_timeout_ms = 300,
+                                .backoff_ms = 10};
+    eco_store_pool_t *p;
+    char err[160];
+    assert_int_equal(eco_store_pool_new(&p, &po, err, sizeof(err)), 0);
+    eco_auth_keycache_opts_t co = {.ttl_ms = 60000, .stale_ms = 60000, .max_keys = 16};
+    eco_auth_keycache_t *cache = eco_auth_keycache_new(&co);
+    resolve_t r = {.cache = cache, .prefix = "t-ak:", .ttl_ms = 60000};
+    eco_auth_apikey_hash("eco_sk_shared", 13, r.sha);
+    char hex[65], key[128], cmd[400];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", r.sha[i]);
+    snprintf(key, sizeof(key), "t-ak:apikey:%s", hex);
+    long long now = (long long)(eco_wall_time() * 1000.0);
+
+    /* another service looked the key up a second ago: valid, role and limits as written */
+    snprintf(cmd, sizeof(cmd),
+             "SET %s 1|%lld|0b1e6a2c-0000-4000-8000-000000000001|0b1e6a2c-0000-4000-8000-000000000002|developer|7|9|0 "
+             "PX 60000",
+             key, now - 1000);
+    rcmd_t c = {cmd};
+    on_worker(p, redis_cmd_fn, &c);
+    freeReplyObject(c.reply);
+    on_worker(p, resolve_fn, &r);
+    assert_int_equal(r.rc, 0);
+    assert_false(r.stale);
+    assert_int_equal(r.out.id.role, ECO_ROLE_DEVELOPER);
+    assert_int_equal(r.out.rpm, 7);
+    assert_string_equal(r.out.id.key_id, "0b1e6a2c-0000-4000-8000-000000000001");
+    /* ... and it is now in the in-process cache too */
+    assert_int_equal(eco_auth_keycache_get(cache, r.sha, eco_now_ms(), (int64_t)eco_wall_time(), NULL),
+                     ECO_AUTH_KEYCACHE_VALID);
+
+    /* a negative entry: no such key, without asking PostgreSQL */
+    eco_auth_keycache_t *cache2 = eco_auth_keycache_new(&co);
+    r.cache = cache2;
+    snprintf(cmd, sizeof(cmd), "SET %s 0|%lld PX 60000", key, now);
+    on_worker(p, redis_cmd_fn, &c);
+    freeReplyObject(c.reply);
+    on_worker(p, resolve_fn, &r);
+    assert_int_equal(r.rc, ECO_AUTH_EMISMATCH);
+
+    /* an entry older than the TTL is not believed: PostgreSQL is asked (and is down) */
+    eco_auth_keycache_t *cache3 = eco_auth_keycache_new(&co);
+    r.cache = cache3;
+    snprintf(cmd, sizeof(cmd), "SET %s 0|%lld PX 60000", key, now - 120000);
+    on_worker(p, redis_cmd_fn, &c);
+    freeReplyObject(c.reply);
+    on_worker(p, resolve_fn, &r);
+    assert_int_equal(r.rc, ECO_STORE_ECONN);
+
+    /* forget deletes the entry */
+    forget_t f = {hex};
+    on_worker(p, forget_fn, &f);
+    snprintf(cmd, sizeof(cmd), "EXISTS %s", key);
+    on_worker(p, redis_cmd_fn, &c);
+    assert_int_equal(c.reply->integer, 0);
+    freeReplyObject(c.reply);
+
+    eco_store_pool_free(p);
+    eco_auth_keycache_free(cache);
+    eco_auth_keycache_free(cache2);
+    eco_auth_keycache_free(cache3);
+}
+
 int main(void)
 {
     eco_log_init("test_store_limiter", getenv("ECO_LOG_LEVEL") ? getenv("ECO_LOG_LEVEL") : "error");
@@ -266,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_revoked_token),
         cmocka_unit_test(test_redis_down_fail_closed_and_open),
         cmocka_unit_test(test_key_resolution_while_postgres_is_down),
+        cmocka_unit_test(test_key_resolution_through_redis),
     };
     return cmocka_run_group_tests_name("store_limiter", tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@ static struct {
     eco_store_limiter_t *limiter;
     eco_auth_jwt_keyring_t keys;
     const char *issuer, *audience, *kv_prefix;
+    long cache_ttl_ms;
     long default_rpm, default_tpm, default_max_tokens;
     eco_metric_t *m_auth, *m_cache, *m_limit, *m_redis_errors;
 } ga = {.enabled = 1, .default_max_tokens = 1024};
@@ -49,6 +50,7 @@ int grpc_auth_init(eco_service_t *svc, const grpc_auth_settings_t *s)
     ga.issuer = s->issuer;
     ga.audience = s->audience;
     ga.kv_prefix = s->kv_prefix;
+    ga.cache_ttl_ms = s->cache_ttl_ms;
     ga.default_rpm = s->default_rpm;
     ga.default_tpm = s->default_tpm;
     eco_store_pool_opts_t po = {.name = "ai-service-auth",
@@ -177,7 +179,8 @@ static void admit_job(eco_store_worker_t *w, void *data)
     if (a->need_lookup) {
         eco_auth_key_t k;
         int stale = 0;
-        int rc = eco_store_apikey_resolve(w, ga.cache, a->key_sha, &k, &stale, err, sizeof(err));
+        int rc = eco_store_apikey_resolve(w, ga.cache, ga.kv_prefix, ga.cache_ttl_ms, a->key_sha, &k, &stale, err,
+                                          sizeof(err));
         if (rc == ECO_AUTH_EMISMATCH) {
             eco_metrics_inc(ga.m_cache, "miss");
             eco_metrics_inc(ga.m_auth, "api_key", "invalid");

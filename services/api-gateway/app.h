@@ -85,6 +85,9 @@ int areq_page(areq_t *r, char limit[16], char offset[16]);
 
 /* ---- PostgreSQL inside a job: failures set a 503/500 on r ---- */
 
+/* Drops the Redis-level cache entries of the API keys matching where_sql ("id = $1",
+ * "owner_id = $1"), after a write that changes what their look-up would answer. */
+void db_forget_keys(eco_store_worker_t *w, PGconn *c, const char *where_sql, const char *param);
 PGconn *db_conn(eco_store_worker_t *w, areq_t *r);
 /* Parameterised query (text params; NULL = SQL NULL). 0, or negative with r's error set unless
  * the caller asked to see SQL errors (e != NULL, then only connection failures set r). */

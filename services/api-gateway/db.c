@@ -1,5 +1,6 @@
 /* PostgreSQL and Redis inside a job, rows as JSON, and the API-key look-up. */
 #include "app.h"
+#include "eco_apikey.h"
 
 #include <string.h>
 
@@ -162,4 +163,22 @@ int app_lookup_key(eco_store_worker_t *w, areq_t *r, const char *secret, eco_aut
     }
     PQclear(res);
     return found ? 0 : ECO_AUTH_EMISMATCH;
+}
+
+void db_forget_keys(eco_store_worker_t *w, PGconn *c, const char *where_sql, const char *param)
+{
+    /* Best effort: the Redis entries expire within the key-cache TTL anyway. */
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT encode(secret_sha256, 'hex') FROM api_keys WHERE %s", where_sql);
+    const char *vals[] = {param};
+    PGresult *res = PQexecParams(c, sql, 1, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        int n = PQntuples(res);
+        const char **hex = eco_calloc(n ? (size_t)n : 1, sizeof(char *));
+        for (int i = 0; i < n; i++)
+            hex[i] = PQgetvalue(res, i, 0);
+        eco_store_apikey_forget(w, app.kv_prefix, hex, (size_t)n);
+        free(hex);
+    }
+    PQclear(res);
 }

@@ -147,10 +147,12 @@ void h_keys_revoke(eco_store_worker_t *w, areq_t *r)
         return;
     /* The snapshot the final SELECT sees predates the UPDATE: report revoked_at as now when
      * this call revoked it. */
-    if (PQntuples(res) == 0)
+    if (PQntuples(res) == 0) {
         areq_error(r, 404, "not_found", "id", "no such API key");
-    else
+    } else {
+        db_forget_keys(w, c, "id = $1", r->id_param);
         areq_json(r, 200, json_pack("{s:s, s:b}", "id", r->id_param, "revoked", 1));
+    }
     PQclear(res);
 }
 
@@ -173,6 +175,7 @@ void h_keys_rotate(eco_store_worker_t *w, areq_t *r)
         "SELECT (SELECT count(*) FROM tgt), " KEY_COLUMNS " FROM (SELECT 1) one LEFT JOIN upd ON true";
     const char *vals[] = {r->id_param, r->id.user_id, is_admin(r), NULL, prefix, actor, r->request_id};
     PGresult *res;
+    db_forget_keys(w, c, "id = $1", r->id_param); /* the old secret's entry (a harmless miss if refused below) */
     if (db_query_bin(w, r, c, sql, 7, vals, 3, sha, sizeof(sha), &res) != 0)
         return;
     if (PQgetvalue(res, 0, 0)[0] == '0') {

@@ -87,10 +87,12 @@ void h_users_patch(eco_store_worker_t *w, areq_t *r)
     PGresult *res;
     if (db_query(w, r, c, sql, 5, vals, &res, NULL) != 0)
         return;
-    if (PQntuples(res) == 0)
+    if (PQntuples(res) == 0) {
         areq_error(r, 404, "not_found", "id", "no such user");
-    else
+    } else {
+        db_forget_keys(w, c, "owner_id = $1", r->id_param); /* their keys' roles or validity changed */
         areq_json(r, 200, json_pack("{s:o}", "user", db_row(res, 0)));
+    }
     PQclear(res);
 }
 

@@ -40,7 +40,8 @@ static void lookup_job(eco_store_worker_t *w, void *data)
 {
     gw_req_t *g = data;
     char err[160] = "";
-    g->lookup_rc = eco_store_apikey_resolve(w, gw.cache, g->key_sha, &g->key, &g->lookup_stale, err, sizeof(err));
+    g->lookup_rc = eco_store_apikey_resolve(w, gw.cache, gw.kv_prefix, gw.cache_ttl_ms, g->key_sha, &g->key,
+                                            &g->lookup_stale, err, sizeof(err));
     if (g->lookup_rc == ECO_STORE_EQUERY)
         eco_error("key look-up failed", ECO_KS("error", err), ECO_KS("request_id", g->request_id));
     eco_service_post(gw.svc, lookup_done, g);
