@@ -296,27 +296,9 @@ errors_of "$TMP"/seq-direct.json "$TMP"/conc-direct-*.json
 echo "- warn/error log lines of ai-service and the engine-adapters:"
 log_summary "$TMP/ai.log" "$TMP"/adapter-*.log
 echo "- ai-service and engine-adapter counters at the end (non-zero failure-related series):"
-python3 - "$TMP/ai.metrics" "$TMP"/adapter-*.metrics <<'PY'
-import os, re, sys
-fam = re.compile(r"^(eco_ai_requests_total|eco_ai_retries_total|eco_ai_failovers_total|eco_ai_shed_total|"
-                 r"eco_ai_circuit_opens_total|eco_adapter_requests_total|eco_adapter_stream_cuts_total|"
-                 r"eco_adapter_stream_pauses_total|eco_requests_total)(\{[^}]*\})? (\S+)$")
-out = []
-for f in sys.argv[1:]:
-    try:
-        lines = open(f).read().splitlines()
-    except OSError:
-        continue
-    for line in lines:
-        m = fam.match(line)
-        if not m or float(m.group(3)) == 0:
-            continue
-        labels = m.group(2) or ""
-        if re.search(r'(code|status)="2\d\d"|outcome="ok"', labels) or "/metrics" in labels or "/ready" in labels or "/health" in labels:
-            continue
-        out.append("  - %s: `%s%s` %s" % (os.path.basename(f).replace(".metrics", ""), m.group(1), labels, m.group(3)))
-print("\n".join(out) if out else "  - none")
-PY
+python3 bench/failure_counters.py --ok '(code|status)="2[0-9][0-9]"|outcome="ok"|/metrics|/ready|/health' \
+  --families eco_ai_requests_total,eco_ai_retries_total,eco_ai_failovers_total,eco_ai_shed_total,eco_ai_circuit_opens_total,eco_adapter_requests_total,eco_adapter_stream_cuts_total,eco_adapter_stream_pauses_total,eco_requests_total \
+  "$TMP/ai.metrics" "$TMP"/adapter-*.metrics
 echo "- nginx error log:"
 if [ -s "$TMP/ngx/error.log" ]; then
   sed -E 's/^[0-9\/: ]+//; s/, client: .*//' "$TMP/ngx/error.log" | sort | uniq -c | sort -rn | head -5 |

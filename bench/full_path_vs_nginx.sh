@@ -428,25 +428,10 @@ echo "- warn/error log lines of root-gateway, ai-service and engine-adapter:"
 log_summary "$TMP/gw.log" "$TMP/ai.log" "$TMP/adapter.log"
 echo "- root-gateway counters at the end, other than the expected outcomes (expected: auth none/missing and api_key/invalid"
 echo "  from rows 1-2 above, ratelimit limited from row 3):"
-python3 - "$TMP/gw.metrics" "$TMP/ai.metrics" "$TMP/adapter.metrics" <<'PY'
-import os, re, sys
-fam = re.compile(r"^(eco_gateway_auth_total|eco_gateway_ratelimit_decisions_total|eco_gateway_ratelimit_redis_errors_total|"
-                 r"eco_gateway_upstream_responses_total|eco_ai_requests_total|eco_ai_retries_total|eco_ai_shed_total|"
-                 r"eco_ai_circuit_opens_total|eco_adapter_requests_total)(\{[^}]*\})? (\S+)$")
-ok = re.compile(r'result="(ok|allowed|limited|missing)"|kind="api_key",result="invalid"|class="2xx"|(code|status)="2\d\d"|outcome="ok"')
-out = []
-for f in sys.argv[1:]:
-    try:
-        lines = open(f).read().splitlines()
-    except OSError:
-        continue
-    for line in lines:
-        m = fam.match(line)
-        if not m or float(m.group(3)) == 0 or ok.search(m.group(2) or ""):
-            continue
-        out.append("  - %s: `%s%s` %s" % (os.path.basename(f).replace(".metrics", ""), m.group(1), m.group(2) or "", m.group(3)))
-print("\n".join(out) if out else "  - none")
-PY
+python3 bench/failure_counters.py \
+  --ok 'result="(ok|allowed|limited|missing)"|kind="api_key",result="invalid"|class="2xx"|(code|status)="2[0-9][0-9]"|outcome="ok"' \
+  --families eco_gateway_auth_total,eco_gateway_ratelimit_decisions_total,eco_gateway_ratelimit_redis_errors_total,eco_gateway_upstream_responses_total,eco_ai_requests_total,eco_ai_retries_total,eco_ai_shed_total,eco_ai_circuit_opens_total,eco_adapter_requests_total \
+  "$TMP/gw.metrics" "$TMP/ai.metrics" "$TMP/adapter.metrics"
 echo "- nginx error log:"
 if [ -s "$TMP/ngx/error.log" ]; then
   sed -E 's/^[0-9\/: ]+//; s/, client: .*//' "$TMP/ngx/error.log" | sort | uniq -c | sort -rn | head -5 |
