@@ -46,8 +46,8 @@ typedef struct ai {
     uint64_t rng;
     ai_queue_t queues[REG_MAX_MODELS];
     size_t nqueues;
-    eco_metric_t *m_requests, *m_retries, *m_failovers, *m_queue_depth, *m_shed, *m_ttft, *m_itl, *m_tokens,
-        *m_overhead, *m_duration, *m_queue_wait, *m_access;
+    eco_metric_t *m_requests, *m_pauses, *m_retries, *m_failovers, *m_queue_depth, *m_shed, *m_ttft, *m_itl, *m_tokens,
+        *m_overhead, *m_queue_wait;
 } ai_t;
 
 /* ---------- jobs ---------- */

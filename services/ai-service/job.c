@@ -252,12 +252,7 @@ static void on_msg(eco_rpc_acall_t *c, ProtobufCMessage *msg, void *data)
     }
     protobuf_c_message_free_unpacked(msg, NULL);
     if (full) {
-        static eco_metric_t *m_pauses;
-        if (!m_pauses)
-            m_pauses =
-                eco_metrics_counter("eco_ai_stream_pauses_total",
-                                    "Streams paused because the client read slower than the engine wrote.", NULL);
-        eco_metrics_inc(m_pauses);
+        eco_metrics_inc(ai->m_pauses);
         j->paused = 1;
         eco_rpc_acall_pause(c); /* messages already read ahead land in held */
         eco_timer_stop(&j->t_stall);

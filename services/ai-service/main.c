@@ -107,6 +107,8 @@ static void init_metrics(void)
     ai.m_requests =
         eco_metrics_counter("eco_ai_requests_total",
                             "Inference requests by model that answered, API and status (HTTP code).", "model,api,code");
+    ai.m_pauses = eco_metrics_counter("eco_ai_stream_pauses_total",
+                                      "Streams paused because the client read slower than the engine wrote.", NULL);
     ai.m_retries = eco_metrics_counter("eco_ai_retries_total", "Retries before any output, by cause.", "cause");
     ai.m_failovers =
         eco_metrics_counter("eco_ai_failovers_total", "Mid-stream failovers with continuation, by cause.", "cause");
