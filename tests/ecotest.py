@@ -70,6 +70,20 @@ def wait_until(fn, timeout, interval=0.05, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last={last!r}")
 
 
+def terminate(proc, timeout, sig=signal.SIGTERM):
+    """Sends sig to a running process and waits; kills it after timeout s. True if it exited in time."""
+    if proc.poll() is not None:
+        return True
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+        return False
+
+
 class Service:
     """One real service binary on free ports, stopped (SIGTERM) at teardown."""
 
@@ -118,14 +132,8 @@ class Service:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-                raise AssertionError(f"{self.name} did not exit within {timeout}s of {sig}")
+        if not terminate(self.proc, timeout, sig):
+            raise AssertionError(f"{self.name} did not exit within {timeout}s of {sig}")
         self.log.close()
         return self.proc.returncode
 

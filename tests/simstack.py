@@ -9,7 +9,7 @@ import time
 
 import grpc
 
-from ecotest import BIN, PLAIN_BIN, Service, free_port, get_json, http
+from ecotest import BIN, PLAIN_BIN, Service, free_port, get_json, http, terminate
 
 RPC_TIMEOUT = 10
 
@@ -91,13 +91,7 @@ class Sim:
         return self.log_path.read_text(errors="replace")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc, 10)
         self.log.close()
         return self.proc.returncode
 

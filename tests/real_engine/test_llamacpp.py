@@ -35,7 +35,7 @@ import time
 import grpc
 import pytest
 
-from ecotest import ROOT, Service, free_port, get_json, http, wait_until
+from ecotest import ROOT, Service, free_port, get_json, http, terminate, wait_until
 
 HERE = pathlib.Path(__file__).resolve().parent
 MODEL = "eco-tiny-llama"  # make_model.NAME, served under this alias
@@ -102,13 +102,7 @@ class LlamaServer:
         return self.log_path.read_text(errors="replace")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc, 15)
         self.log.close()
 
 
