@@ -15,9 +15,12 @@ JOBS ?= $(shell nproc)
 
 SERVICES := root-gateway api-gateway ai-service engine-adapter index-service job-poller
 TOOLNAMES := ecoctl engine-sim qyaml
-LIBS := core metrics http rpc store auth governance engines resilience
-# Link order: higher libs first.
-LINK_LIBS := http rpc store auth governance engines resilience metrics core
+LIBS := core metrics http rpc rpc_grpc rpc_h2 store auth governance engines resilience
+# Link order: higher libs first. libs/rpc needs one server transport: rpc_grpc (gRPC core, also the
+# clients) everywhere but in engine-adapter, which serves gRPC with rpc_h2 (nghttp2) and so does not
+# load libgrpc at all (its idle memory).
+LINK_LIBS := http rpc_grpc rpc store auth governance engines resilience metrics core
+H2_LINK_LIBS := $(subst rpc_grpc,rpc_h2,$(LINK_LIBS))
 
 GEN := $(BUILD)/gen
 CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wno-unused-parameter \
@@ -28,7 +31,7 @@ ifeq ($(SAN),1)
 CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDSAN := -fsanitize=address,undefined
 endif
-SYSLIBS := -Wl,--as-needed -lh2o-evloop -lgrpc -lgpr -lprotobuf-c -ljansson -lyaml -lhiredis -lrdkafka -lpq \
+SYSLIBS := -Wl,--as-needed -lh2o-evloop -lnghttp2 -lgrpc -lgpr -lprotobuf-c -ljansson -lyaml -lhiredis -lrdkafka -lpq \
 	-lcurl -largon2 -lssl -lcrypto -lz -lm -lpthread
 
 PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
@@ -37,8 +40,15 @@ PROTO_O := $(PROTO_C:.c=.o)
 
 lib_srcs = $(filter-out libs/$(1)/test_% libs/$(1)/fuzz_%,$(wildcard libs/$(1)/*.c))
 lib_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_srcs,$(1)))
-LIB_ARCHIVES := $(foreach l,$(LINK_LIBS),$(BUILD)/lib/libeco_$(l).a) $(BUILD)/lib/libeco_proto.a
-LINK := $(LIB_ARCHIVES) $(SYSLIBS)
+archives = $(foreach l,$(1),$(BUILD)/lib/libeco_$(l).a) $(BUILD)/lib/libeco_proto.a
+LIB_ARCHIVES := $(call archives,$(LINK_LIBS) rpc_h2)
+# A group: libs/rpc and its transport refer to each other.
+LINK := -Wl,--start-group $(call archives,$(LINK_LIBS)) -Wl,--end-group $(SYSLIBS)
+H2_LINK := -Wl,--start-group $(call archives,$(H2_LINK_LIBS)) -Wl,--end-group $(SYSLIBS)
+# libs/rpc_h2's tests call its server with the gRPC core client: rpc_h2 first, so its server wins.
+H2_TEST_LINK := -Wl,--start-group $(call archives,$(subst rpc_h2,rpc_h2 rpc_grpc,$(H2_LINK_LIBS))) -Wl,--end-group \
+	$(SYSLIBS)
+engine-adapter_LINK := $(H2_LINK)
 
 BINS := $(addprefix $(BUILD)/bin/,$(SERVICES) $(TOOLNAMES))
 UNIT_SRCS := $(foreach l,$(LIBS),$(wildcard libs/$(l)/test_*.c)) $(wildcard services/*/test_*.c) $(wildcard tools/*/test_*.c)
@@ -80,7 +90,7 @@ bin_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(1)/test_% $(1)/fuzz_%,
 define BIN_RULE
 $(BUILD)/bin/$(2): $(call bin_objs,$(1)) $(LIB_ARCHIVES)
 	@mkdir -p $$(dir $$@)
-	$(CC) $(LDSAN) -pthread -o $$@ $(call bin_objs,$(1)) $(LINK) $($(2)_EXTRA)
+	$(CC) $(LDSAN) -pthread -o $$@ $(call bin_objs,$(1)) $(or $($(2)_LINK),$(LINK)) $($(2)_EXTRA)
 endef
 $(foreach s,$(SERVICES),$(eval $(call BIN_RULE,services/$(s),$(s))))
 $(foreach t,$(TOOLNAMES),$(eval $(call BIN_RULE,tools/$(t),$(t))))
@@ -89,6 +99,9 @@ $(foreach t,$(TOOLNAMES),$(eval $(call BIN_RULE,tools/$(t),$(t))))
 $(BUILD)/test/%: %.c $(LIB_ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDSAN) -MMD -MP -o $@ $< $(LINK) -lcmocka
+$(BUILD)/test/libs/rpc_h2/%: libs/rpc_h2/%.c $(LIB_ARCHIVES)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDSAN) -MMD -MP -o $@ $< $(H2_TEST_LINK) -lcmocka
 
 # ---- top-level workflows ----
 deps:

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE_TAG=12.11   # pinned Debian point release (bookworm), as the build machines' apt snapshot
-BUILD_DEPS="build-essential pkg-config protobuf-c-compiler libh2o-evloop-dev libgrpc-dev libprotobuf-c-dev \
+BUILD_DEPS="build-essential pkg-config protobuf-c-compiler libh2o-evloop-dev libnghttp2-dev libgrpc-dev libprotobuf-c-dev \
 libpq-dev libhiredis-dev librdkafka-dev libjansson-dev libyaml-dev libssl-dev libargon2-dev libcurl4-openssl-dev"
 
 runtime_pkgs() { # binary -> sorted Debian packages owning its shared libraries (fails if one has none)

@@ -1,7 +1,10 @@
 /* grpc.health.v1.Health: Check and Watch, answered from a status callback (by default the
  * process readiness, so /ready and gRPC health agree). Watch streams are re-evaluated by a
  * poller thread and on eco_rpc_health_notify, and ended when the server shuts down. */
-#include "rpc_internal.h"
+#include "rpc_common.h"
+
+#include <pthread.h>
+#include <stdlib.h>
 
 #include "grpc/health/v1/health.pb-c.h"
 
@@ -52,8 +55,9 @@ static eco_rpc_health_status_t evaluate(health_t *h, const char *service)
         return h->fn(service, h->data);
     if (service[0] == '\0')
         return eco_rpc_health_from_ready();
-    for (size_t i = 0; i < h->srv->nservices; i++)
-        if (strcmp(h->srv->services[i], service) == 0)
+    const eco__rpc_methods_t *t = eco__rpc_server_methods(h->srv);
+    for (size_t i = 0; i < t->nservices; i++)
+        if (strcmp(t->services[i], service) == 0)
             return eco_rpc_health_from_ready();
     return ECO_RPC_HEALTH_SERVICE_UNKNOWN;
 }
@@ -217,7 +221,8 @@ static void health_free(void *arg)
 
 int eco_rpc_health_register(eco_rpc_server_t *srv, eco_rpc_health_fn fn, void *data, long poll_ms)
 {
-    if (srv->health || atomic_load(&srv->state) != ECO__SRV_CREATED || srv->nmethods + 2 > ECO_RPC_MAX_METHODS)
+    if (eco__rpc_server_health(srv) || !eco__rpc_server_configurable(srv) ||
+        eco__rpc_server_methods(srv)->n + 2 > ECO_RPC_MAX_METHODS)
         return ECO_EINVAL;
     health_t *h = eco_calloc(1, sizeof(*h));
     h->srv = srv;
@@ -232,8 +237,7 @@ int eco_rpc_health_register(eco_rpc_server_t *srv, eco_rpc_health_fn fn, void *d
     pthread_condattr_destroy(&attr);
     /* Owned by srv from here on, even if a registration below fails (a registered handler
      * may already point at it). */
-    srv->health = h;
-    srv->health_free = health_free;
+    eco__rpc_server_set_health(srv, h, health_free);
     eco__rpc_server_on_shutdown(srv, on_server_shutdown, h);
     int rc = eco_rpc_server_add_method(srv, &grpc__health__v1__health__descriptor, "Check", ECO_RPC_UNARY, on_check, h);
     if (rc == 0)
@@ -249,7 +253,7 @@ int eco_rpc_health_register(eco_rpc_server_t *srv, eco_rpc_health_fn fn, void *d
 
 void eco_rpc_health_notify(eco_rpc_server_t *srv)
 {
-    health_t *h = srv->health;
+    health_t *h = eco__rpc_server_health(srv);
     if (!h)
         return;
     pthread_mutex_lock(&h->lock);

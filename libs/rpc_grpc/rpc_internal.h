@@ -2,8 +2,7 @@
 #ifndef ECO_RPC_INTERNAL_H
 #define ECO_RPC_INTERNAL_H
 
-#include "eco_core.h"
-#include "eco_rpc.h"
+#include "rpc_common.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,23 +16,12 @@ typedef struct eco__rpc_tag {
 } eco__rpc_tag_t;
 
 typedef struct {
-    char *path; /* "/pkg.Svc/Method" */
-    const ProtobufCMessageDescriptor *in, *out;
-    eco_rpc_kind_t kind;
-    eco_rpc_handler_fn fn;
-    void *data;
-    void *handle; /* grpc_server_register_method */
-} eco__rpc_method_t;
-
-typedef struct {
     eco_rpc_server_t *srv;
     grpc_completion_queue *cq;
     pthread_t thread;
 } eco__rpc_worker_t;
 
 enum { ECO__SRV_CREATED, ECO__SRV_STARTED, ECO__SRV_STOPPING, ECO__SRV_STOPPED, ECO__SRV_LEAKED };
-
-typedef void (*eco__rpc_hook_fn)(eco_rpc_server_t *srv, void *arg);
 
 struct eco_rpc_server {
     eco_rpc_server_opts_t opts; /* defaults filled in */
@@ -42,10 +30,7 @@ struct eco_rpc_server {
     grpc_completion_queue *shutdown_cq; /* next-type, only the shutdown tag */
     eco__rpc_worker_t *workers;
     int nworkers;
-    eco__rpc_method_t methods[ECO_RPC_MAX_METHODS];
-    size_t nmethods;
-    const char *services[ECO_RPC_MAX_METHODS]; /* distinct service names (descriptors' storage) */
-    size_t nservices;
+    eco__rpc_methods_t methods;
     int port;
     atomic_int state;
     atomic_long inflight;
@@ -64,8 +49,6 @@ struct eco_rpc_server {
 
 /* A call was freed: drops inflight and wakes a waiting shutdown. Last use of srv by the call. */
 void eco__rpc_server_call_done(eco_rpc_server_t *srv);
-/* Registers fn to run (on the shutting-down thread) before the server stops accepting calls. */
-void eco__rpc_server_on_shutdown(eco_rpc_server_t *srv, eco__rpc_hook_fn fn, void *arg);
 int eco__rpc_server_shutting_down(const eco_rpc_server_t *srv);
 
 /* A server call: an armed request until its tag completes, then a live call. */
@@ -130,10 +113,6 @@ void eco__rpc_mdlist_copy(eco_rpc_mdlist_t *out, const grpc_metadata *md, size_t
 int eco__rpc_md_to_grpc(grpc_metadata *out, size_t *n, size_t max, const eco_rpc_md_t *md, size_t nmd);
 /* Unrefs the slices of md[0..n). */
 void eco__rpc_md_release(grpc_metadata *md, size_t n);
-
-/* pack.c: "/" + svc->name + "/" + method into a new string (free()), or NULL. */
-char *eco__rpc_method_path(const ProtobufCServiceDescriptor *svc, const char *method,
-                           const ProtobufCMethodDescriptor **desc);
 
 /* client.c: what the core writes into during a client call, shared by the blocking (client.c)
  * and asynchronous (async.c) clients. */

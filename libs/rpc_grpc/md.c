@@ -1,4 +1,4 @@
-/* Metadata: copies of received blocks, validation and conversion of outgoing entries. */
+/* Metadata: received blocks from the core, validation and conversion of outgoing entries. */
 #include "rpc_internal.h"
 
 #include <grpc/slice.h>
@@ -7,55 +7,15 @@
 
 void eco__rpc_mdlist_copy(eco_rpc_mdlist_t *out, const grpc_metadata *md, size_t n)
 {
-    out->v = NULL;
-    out->n = 0;
-    if (n == 0)
-        return;
-    /* One block: the entry array, then "key\0value\0" pairs. gRPC bounds the total (8 KiB
-     * of headers by default), so this is bounded too. */
-    size_t bytes = n * sizeof(eco_rpc_md_t);
-    for (size_t i = 0; i < n; i++)
-        bytes += GRPC_SLICE_LENGTH(md[i].key) + GRPC_SLICE_LENGTH(md[i].value) + 2;
-    char *mem = eco_malloc(bytes);
-    eco_rpc_md_t *v = (eco_rpc_md_t *)mem;
-    char *p = mem + n * sizeof(eco_rpc_md_t);
+    const char *keys[n ? n : 1], *vals[n ? n : 1];
+    size_t klen[n ? n : 1], vlen[n ? n : 1];
     for (size_t i = 0; i < n; i++) {
-        size_t kl = GRPC_SLICE_LENGTH(md[i].key), vl = GRPC_SLICE_LENGTH(md[i].value);
-        memcpy(p, GRPC_SLICE_START_PTR(md[i].key), kl);
-        p[kl] = '\0';
-        v[i].key = p;
-        p += kl + 1;
-        memcpy(p, GRPC_SLICE_START_PTR(md[i].value), vl);
-        p[vl] = '\0';
-        v[i].value = p;
-        v[i].len = vl;
-        p += vl + 1;
+        keys[i] = (const char *)GRPC_SLICE_START_PTR(md[i].key);
+        klen[i] = GRPC_SLICE_LENGTH(md[i].key);
+        vals[i] = (const char *)GRPC_SLICE_START_PTR(md[i].value);
+        vlen[i] = GRPC_SLICE_LENGTH(md[i].value);
     }
-    out->v = v;
-    out->n = n;
-}
-
-const char *eco_rpc_mdlist_get(const eco_rpc_mdlist_t *l, const char *key, size_t *len)
-{
-    if (!l || !key)
-        return NULL;
-    for (size_t i = 0; i < l->n; i++) {
-        if (strcasecmp(l->v[i].key, key) == 0) {
-            if (len)
-                *len = l->v[i].len;
-            return l->v[i].value;
-        }
-    }
-    return NULL;
-}
-
-void eco_rpc_mdlist_free(eco_rpc_mdlist_t *l)
-{
-    if (!l)
-        return;
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
+    eco__rpc_mdlist_build(out, n, keys, klen, vals, vlen);
 }
 
 int eco__rpc_md_to_grpc(grpc_metadata *out, size_t *n, size_t max, const eco_rpc_md_t *md, size_t nmd)

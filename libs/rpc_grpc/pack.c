@@ -1,4 +1,4 @@
-/* protobuf-c messages <-> grpc_byte_buffer, and method paths from service descriptors. */
+/* protobuf-c messages <-> grpc_byte_buffer, and deadlines. */
 #include "rpc_internal.h"
 
 #include <grpc/byte_buffer.h>
@@ -42,22 +42,6 @@ int eco_rpc_unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb,
         return ECO_RPC_EPROTO;
     *out = m;
     return 0;
-}
-
-char *eco__rpc_method_path(const ProtobufCServiceDescriptor *svc, const char *method,
-                           const ProtobufCMethodDescriptor **desc)
-{
-    if (!svc || !method)
-        return NULL;
-    const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(svc, method);
-    if (!md)
-        return NULL;
-    if (desc)
-        *desc = md;
-    size_t n = strlen(svc->name) + strlen(md->name) + 3;
-    char *p = eco_malloc(n);
-    snprintf(p, n, "/%s/%s", svc->name, md->name);
-    return p;
 }
 
 gpr_timespec eco__rpc_deadline_ms(long ms)

@@ -82,42 +82,41 @@ eco_rpc_server_t *eco_rpc_server_create(const eco_rpc_server_opts_t *opts)
 int eco_rpc_server_add_method(eco_rpc_server_t *srv, const ProtobufCServiceDescriptor *svc, const char *method,
                               eco_rpc_kind_t kind, eco_rpc_handler_fn fn, void *data)
 {
-    if (atomic_load(&srv->state) != ECO__SRV_CREATED || !fn || srv->nmethods >= ECO_RPC_MAX_METHODS)
+    if (atomic_load(&srv->state) != ECO__SRV_CREATED)
         return ECO_EINVAL;
-    if (kind != ECO_RPC_UNARY && kind != ECO_RPC_SERVER_STREAMING)
+    eco__rpc_method_t *m = eco__rpc_methods_add(&srv->methods, svc, method, kind, fn, data);
+    if (!m)
         return ECO_EINVAL;
-    const ProtobufCMethodDescriptor *md = NULL;
-    char *path = eco__rpc_method_path(svc, method, &md);
-    if (!path)
-        return ECO_EINVAL;
-    for (size_t i = 0; i < srv->nmethods; i++) {
-        if (strcmp(srv->methods[i].path, path) == 0) {
-            free(path);
-            return ECO_EINVAL;
-        }
-    }
     /* Both kinds read exactly one request message: let the core read it before the call is
      * handed to us. */
-    void *h = grpc_server_register_method(srv->server, path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
-    if (!h) {
-        free(path);
+    m->handle = grpc_server_register_method(srv->server, m->path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+    if (!m->handle) {
+        free(m->path);
+        srv->methods.n--;
         return ECO_EINVAL;
     }
-    eco__rpc_method_t *m = &srv->methods[srv->nmethods++];
-    m->path = path;
-    m->in = md->input;
-    m->out = md->output;
-    m->kind = kind;
-    m->fn = fn;
-    m->data = data;
-    m->handle = h;
-    size_t s;
-    for (s = 0; s < srv->nservices; s++)
-        if (strcmp(srv->services[s], svc->name) == 0)
-            break;
-    if (s == srv->nservices)
-        srv->services[srv->nservices++] = svc->name;
     return 0;
+}
+
+int eco__rpc_server_configurable(const eco_rpc_server_t *srv)
+{
+    return atomic_load(&srv->state) == ECO__SRV_CREATED;
+}
+
+const eco__rpc_methods_t *eco__rpc_server_methods(const eco_rpc_server_t *srv)
+{
+    return &srv->methods;
+}
+
+void *eco__rpc_server_health(const eco_rpc_server_t *srv)
+{
+    return srv->health;
+}
+
+void eco__rpc_server_set_health(eco_rpc_server_t *srv, void *health, void (*free_fn)(void *))
+{
+    srv->health = health;
+    srv->health_free = free_fn;
 }
 
 void eco__rpc_server_on_shutdown(eco_rpc_server_t *srv, eco__rpc_hook_fn fn, void *arg)
@@ -201,9 +200,9 @@ int eco_rpc_server_start(eco_rpc_server_t *srv)
     atomic_store(&srv->state, ECO__SRV_STARTED);
     for (int i = 0; i < srv->nworkers; i++) {
         eco__rpc_worker_t *w = &srv->workers[i];
-        for (size_t j = 0; j < srv->nmethods; j++)
+        for (size_t j = 0; j < srv->methods.n; j++)
             for (int k = 0; k < srv->opts.armed_per_method; k++)
-                arm(w, &srv->methods[j]);
+                arm(w, &srv->methods.v[j]);
         arm(w, NULL);
     }
     for (int i = 0; i < srv->nworkers; i++) {
@@ -214,7 +213,7 @@ int eco_rpc_server_start(eco_rpc_server_t *srv)
         pthread_setname_np(srv->workers[i].thread, name);
     }
     eco_info("grpc server listening", ECO_KS("addr", srv->addr), ECO_KI("port", port), ECO_KI("threads", srv->nworkers),
-             ECO_KI("methods", (long long)srv->nmethods));
+             ECO_KI("methods", (long long)srv->methods.n));
     return port;
 }
 
@@ -354,8 +353,7 @@ void eco_rpc_server_destroy(eco_rpc_server_t *srv)
     grpc_completion_queue_destroy(srv->shutdown_cq);
     if (srv->health_free)
         srv->health_free(srv->health);
-    for (size_t i = 0; i < srv->nmethods; i++)
-        free(srv->methods[i].path);
+    eco__rpc_methods_free(&srv->methods);
     free(srv->workers);
     free(srv->addr);
     pthread_mutex_destroy(&srv->state_lock);
