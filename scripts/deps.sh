@@ -313,7 +313,7 @@ venv() {
       { tail -n 20 "$T/logs/pip.log" >&2; die "pip wheel failed"; }
     "${pip[@]}" install --no-index --find-links "$T/wheels" -r "$PY_REQ" || die "pip install failed"
   fi
-  "$T/venv/bin/python" -c 'import pytest, openai, grpc, grpc_tools.protoc, google.protobuf, requests, yaml' ||
+  "$T/venv/bin/python" -c 'import pytest, openai, grpc, grpc_tools.protoc, google.protobuf, requests, yaml, confluent_kafka' ||
     die "venv imports failed"
   stamp_set venv "$key" "$("$T/venv/bin/pip" freeze | tr '\n' ' ')"
 }

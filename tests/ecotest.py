@@ -169,18 +169,38 @@ class Deps:
                 "ECO_KAFKA_BROKERS": self.kafka_brokers}
 
 
-def inference_stubs(out):
-    """(inference_pb2, inference_pb2_grpc) generated from proto/ into the directory `out` with
-    grpcio-tools (outside clients are compiled from the same file)."""
-    from grpc_tools import protoc
-    rc = protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"--python_out={out}", f"--grpc_python_out={out}",
-                      str(ROOT / "proto/eco/ai/v1/inference.proto")])
-    assert rc == 0, "protoc failed"
-    for d in ("eco", "eco/ai", "eco/ai/v1"):
-        (pathlib.Path(out) / d / "__init__.py").touch()
-    sys.path.insert(0, str(out))
+_stubs_dir = [None]
+
+
+def _stubs(out):
+    """Generates the Python modules of proto/ (messages and gRPC stubs) once per process, into the
+    first directory asked for: every later caller imports the same `eco` package."""
+    if _stubs_dir[0] is None:
+        from grpc_tools import protoc
+        rc = protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"--python_out={out}", f"--grpc_python_out={out}",
+                          str(ROOT / "proto/eco/ai/v1/inference.proto"), str(ROOT / "proto/eco/jobs/v1/jobs.proto")])
+        assert rc == 0, "protoc failed"
+        for d in ("eco", "eco/ai", "eco/ai/v1", "eco/jobs", "eco/jobs/v1"):
+            (pathlib.Path(out) / d / "__init__.py").touch()
+        _stubs_dir[0] = str(out)
+    return _stubs_dir[0]
+
+
+def _import_stubs(out, *modules):
+    d = _stubs(out)
+    sys.path.insert(0, d)
     try:
-        return (importlib.import_module("eco.ai.v1.inference_pb2"),
-                importlib.import_module("eco.ai.v1.inference_pb2_grpc"))
+        return tuple(importlib.import_module(m) for m in modules)
     finally:
-        sys.path.remove(str(out))
+        sys.path.remove(d)
+
+
+def inference_stubs(out):
+    """(inference_pb2, inference_pb2_grpc) for eco.ai.v1, generated from proto/ with grpcio-tools
+    (outside clients are compiled from the same file)."""
+    return _import_stubs(out, "eco.ai.v1.inference_pb2", "eco.ai.v1.inference_pb2_grpc")
+
+
+def jobs_stubs(out):
+    """jobs_pb2: the eco.jobs.v1 messages (Kafka payloads JobRequested, JobEvent)."""
+    return _import_stubs(out, "eco.jobs.v1.jobs_pb2")[0]

@@ -235,6 +235,23 @@ typedef struct {
 int eco_store_kafka_consumer_new(eco_store_kafka_consumer_t **out, const char *brokers, const char *group,
                                  const char *const *topics, size_t ntopics, char *err, size_t errlen);
 
+/* librdkafka statistics (statistics.interval.ms), called on the thread that polls the consumer
+ * with the JSON document (borrowed for the call; not NUL-terminated past len). */
+typedef void (*eco_store_kafka_stats_cb)(void *cb_data, const char *json, size_t len);
+
+typedef struct {
+    const char *client_id;             /* default "eco-base" */
+    int stats_interval_ms;             /* > 0: emit statistics this often (needs stats_cb) */
+    eco_store_kafka_stats_cb stats_cb; /* optional */
+    void *stats_cb_data;
+    int allow_auto_create_topics; /* 1: subscribing may create a missing topic (if the broker allows) */
+} eco_store_kafka_consumer_opts_t;
+
+/* eco_store_kafka_consumer_new with options (opts may be NULL: the defaults above). */
+int eco_store_kafka_consumer_new_opts(eco_store_kafka_consumer_t **out, const char *brokers, const char *group,
+                                      const char *const *topics, size_t ntopics,
+                                      const eco_store_kafka_consumer_opts_t *opts, char *err, size_t errlen);
+
 /* Waits up to timeout_ms for a message. Returns 1 and fills *msg (release it), 0 when none
  * arrived, or a negative code for a consumer error (err set; the consumer remains usable). */
 int eco_store_kafka_consumer_poll(eco_store_kafka_consumer_t *c, int timeout_ms, eco_store_kafka_msg_t *msg, char *err,

@@ -378,12 +378,35 @@ struct rd_kafka_s *eco_store_kafka_producer_handle(eco_store_kafka_producer_t *p
 
 struct eco_store_kafka_consumer {
     rd_kafka_t *rk;
+    eco_store_kafka_stats_cb stats_cb;
+    void *stats_cb_data;
 };
+
+/* Served from rd_kafka_consumer_poll (the main queue is forwarded to the consumer queue). */
+static int consumer_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    eco_store_kafka_consumer_t *c = opaque;
+    if (c->stats_cb)
+        c->stats_cb(c->stats_cb_data, json, len);
+    return 0; /* librdkafka frees json */
+}
 
 int eco_store_kafka_consumer_new(eco_store_kafka_consumer_t **out, const char *brokers, const char *group,
                                  const char *const *topics, size_t ntopics, char *err, size_t errlen)
 {
+    return eco_store_kafka_consumer_new_opts(out, brokers, group, topics, ntopics, NULL, err, errlen);
+}
+
+int eco_store_kafka_consumer_new_opts(eco_store_kafka_consumer_t **out, const char *brokers, const char *group,
+                                      const char *const *topics, size_t ntopics,
+                                      const eco_store_kafka_consumer_opts_t *opts, char *err, size_t errlen)
+{
     *out = NULL;
+    eco_store_kafka_consumer_opts_t o = opts ? *opts : (eco_store_kafka_consumer_opts_t){0};
+    if (o.stats_interval_ms < 0 || (o.stats_interval_ms > 0 && !o.stats_cb)) {
+        eco__store_seterr(err, errlen, "invalid consumer options");
+        return ECO_EINVAL;
+    }
     int rc = check_brokers(brokers, err, errlen);
     if (rc)
         return rc;
@@ -396,7 +419,11 @@ int eco_store_kafka_consumer_new(eco_store_kafka_consumer_t **out, const char *b
             eco__store_seterr(err, errlen, "invalid topic name");
             return ECO_EINVAL;
         }
-    const char *kv[] = {"bootstrap.servers", brokers, "group.id", group, "client.id", "eco-base", "enable.auto.commit",
+    char stats_ms[16];
+    snprintf(stats_ms, sizeof(stats_ms), "%d", o.stats_interval_ms);
+    const char *kv[] = {"bootstrap.servers", brokers, "group.id", group, "client.id",
+                        o.client_id ? o.client_id : "eco-base", "statistics.interval.ms", stats_ms,
+                        "allow.auto.create.topics", o.allow_auto_create_topics ? "true" : "false", "enable.auto.commit",
                         "false", "enable.auto.offset.store", "false", "auto.offset.reset", "earliest",
                         /* Eager, not cooperative-sticky: librdkafka 2.0.2's cooperative close never
                          * sends LeaveGroup (the next member waits session.timeout.ms, 45 s; seen
@@ -410,9 +437,17 @@ int eco_store_kafka_consumer_new(eco_store_kafka_consumer_t **out, const char *b
         return rc;
     }
     rd_kafka_conf_set_log_cb(conf, log_cb);
+    eco_store_kafka_consumer_t *c = eco_calloc(1, sizeof(*c));
+    c->stats_cb = o.stats_cb;
+    c->stats_cb_data = o.stats_cb_data;
+    rd_kafka_conf_set_opaque(conf, c);
+    if (o.stats_interval_ms > 0)
+        rd_kafka_conf_set_stats_cb(conf, consumer_stats_cb);
     rd_kafka_t *rk = new_handle(RD_KAFKA_CONSUMER, conf, err, errlen);
-    if (!rk)
+    if (!rk) {
+        free(c);
         return ECO_EINVAL;
+    }
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)ntopics);
     for (size_t i = 0; i < ntopics; i++)
@@ -423,9 +458,9 @@ int eco_store_kafka_consumer_new(eco_store_kafka_consumer_t **out, const char *b
         eco__store_seterr(err, errlen, "subscribe failed: %s", rd_kafka_err2str(e));
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);
+        free(c);
         return map_err(e);
     }
-    eco_store_kafka_consumer_t *c = eco_calloc(1, sizeof(*c));
     c->rk = rk;
     *out = c;
     return 0;

@@ -140,6 +140,10 @@ static void test_bad_arguments(void **state)
     assert_int_equal(eco_store_kafka_consumer_new(&c, "127.0.0.1:1", "", topics, 1, err, sizeof(err)), ECO_EINVAL);
     assert_null(c);
     assert_int_equal(eco_store_kafka_consumer_new(&c, "127.0.0.1:1", "g", topics, 0, err, sizeof(err)), ECO_EINVAL);
+    eco_store_kafka_consumer_opts_t no_cb = {.stats_interval_ms = 100};
+    assert_int_equal(eco_store_kafka_consumer_new_opts(&c, "127.0.0.1:1", "g", topics, 1, &no_cb, err, sizeof(err)),
+                     ECO_EINVAL);
+    assert_null(c);
     eco_store_kafka_producer_t *pr;
     eco_store_kafka_producer_opts_t bad = {.message_timeout_ms = -1};
     assert_int_equal(eco_store_kafka_producer_new(&pr, "127.0.0.1:1", &bad, err, sizeof(err)), ECO_EINVAL);
@@ -222,6 +226,55 @@ static void produce_one(eco_store_kafka_producer_t *p, const char *topic, const 
         fail_msg("produce: %s", err);
     if (eco_store_kafka_producer_flush(p, WAIT_MS) != 0)
         fail_msg("flush timed out");
+}
+
+/* ---------- consumer statistics ---------- */
+
+typedef struct {
+    int calls;
+    int has_topic; /* the subscribed topic appears in a statistics document */
+    char topic[64];
+} stats_state_t;
+
+static void on_stats(void *data, const char *json, size_t len)
+{
+    stats_state_t *st = data;
+    st->calls++;
+    char needle[80];
+    snprintf(needle, sizeof(needle), "\"%s\"", st->topic);
+    if (memmem(json, len, needle, strlen(needle)) && memmem(json, len, "\"consumer_lag\"", 14))
+        st->has_topic = 1;
+}
+
+/* statistics.interval.ms: the callback runs on the polling thread with librdkafka's JSON, which
+ * names the subscribed topic's partitions and their consumer_lag once assigned. */
+static void test_consumer_statistics(void **state)
+{
+    (void)state;
+    stats_state_t st = {0};
+    char group[64], err[256] = "";
+    unique_name(st.topic, sizeof(st.topic), "eco.test.stats");
+    unique_name(group, sizeof(group), "eco-test-stats");
+    eco_store_kafka_producer_t *p;
+    assert_int_equal(eco_store_kafka_producer_new(&p, brokers(), NULL, err, sizeof(err)), 0);
+    produce_one(p, st.topic, "k", "v"); /* creates the topic */
+    const char *topics[] = {st.topic};
+    eco_store_kafka_consumer_opts_t o = {.stats_interval_ms = 100, .stats_cb = on_stats, .stats_cb_data = &st};
+    eco_store_kafka_consumer_t *c;
+    if (eco_store_kafka_consumer_new_opts(&c, brokers(), group, topics, 1, &o, err, sizeof(err)) != 0)
+        fail_msg("consumer: %s", err);
+    eco_store_kafka_msg_t m;
+    poll_one(c, &m);
+    assert_int_equal(eco_store_kafka_consumer_commit(c, &m, err, sizeof(err)), 0);
+    eco_store_kafka_msg_release(&m);
+    uint64_t deadline = eco_now_ms() + WAIT_MS;
+    while (!st.has_topic && eco_now_ms() < deadline)
+        if (eco_store_kafka_consumer_poll(c, 100, &m, err, sizeof(err)) == 1)
+            eco_store_kafka_msg_release(&m);
+    assert_true(st.calls > 0);
+    assert_true(st.has_topic);
+    eco_store_kafka_consumer_close(c);
+    assert_int_equal(eco_store_kafka_producer_close(p, WAIT_MS), 0);
 }
 
 static void test_produce_consume_roundtrip(void **state)
@@ -347,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_ping_hung_server_times_out),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_produce_consume_roundtrip),
+        cmocka_unit_test(test_consumer_statistics),
         cmocka_unit_test(test_close_reports_undeliverable_messages),
     };
     return cmocka_run_group_tests_name("store_kafka", tests, NULL, NULL);

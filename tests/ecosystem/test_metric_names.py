@@ -136,11 +136,15 @@ def stack(deps, db, tmp_path, start_service):
             "ECO_INDEX_DATA_DIR": str(tmp_path / "index"), "ECO_AI_SERVICE_URL": s["ai-service"].url,
             "ECO_AI_GRPC_ADDR": f"127.0.0.1:{s['ai-service'].grpc_port}"})
         s["api-gateway"] = start_service("api-gateway", {**base, "ECO_AI_SERVICE_URL": s["ai-service"].url})
-        s["job-poller"] = start_service("job-poller", base)
+        # its own consumer group (a new group starts at the earliest offset of eco.jobs.events)
+        s["job-poller"] = start_service("job-poller", {**base, "ECO_KAFKA_GROUP": "g-metrics-" + uuid.uuid4().hex[:8],
+                                                       "ECO_KAFKA_STATS_INTERVAL_MS": "200"})
         s["root-gateway"] = start_service("root-gateway", {
             **base, "ECO_AI_SERVICE_URL": s["ai-service"].url, "ECO_API_GATEWAY_URL": s["api-gateway"].url,
             "ECO_AI_GRPC_ADDR": f"127.0.0.1:{s['ai-service'].grpc_port}"})
         s["root-gateway"].wait_ready(200, timeout=30)
+        (tmp_path / "stubs").mkdir()
+        s["db"], s["stubs"], s["brokers"] = db, str(tmp_path / "stubs"), deps.kafka_brokers
         yield s
     finally:
         for p in started:
@@ -166,6 +170,7 @@ def one_request_of_each_kind(s, pb):
         assert status < 600
     for name in ("api-gateway", "ai-service", "index-service", "job-poller"):
         assert s[name].get("/health")[0] == 200
+    job_events_consumed(s)
     inference_pb2, inference_pb2_grpc = pb
     for kind in ("vllm", "tgi", "ollama"):
         with grpc.insecure_channel(f"127.0.0.1:{s['adapter-' + kind].grpc_port}") as ch:
@@ -185,8 +190,35 @@ def one_request_of_each_kind(s, pb):
                 pass
 
 
+def job_events_consumed(s):
+    """A job that failed, announced on eco.jobs.events as an ai-service worker would: job-poller
+    applies it, so its job and consumer-lag series carry values."""
+    from confluent_kafka import Producer
+    db = s["db"]
+    owner = subprocess.run(["psql", db, "-At", "-c", f"SELECT id FROM users WHERE email = '{ADMIN}'"],
+                           capture_output=True, text=True, timeout=30).stdout.strip()
+    job = subprocess.run(["psql", db, "-At", "-q", "-c", "INSERT INTO ai_jobs (owner_id, model, request) VALUES "
+                          f"('{owner}', 'eco-chat', '{{}}') RETURNING id"],
+                         capture_output=True, text=True, timeout=30).stdout.strip()
+    assert len(job) == 36, job
+    jobs_pb2 = ecotest.jobs_stubs(s["stubs"])
+    p = Producer({"bootstrap.servers": s["brokers"]})
+    for seq, kind in ((1, jobs_pb2.JOB_EVENT_TYPE_STARTED), (2, jobs_pb2.JOB_EVENT_TYPE_FAILED)):
+        ev = jobs_pb2.JobEvent(job_id=job, type=kind, seq=seq, error_message="engine gone")
+        p.produce("eco.jobs.events", value=ev.SerializeToString(), key=job.encode())
+    assert p.flush(15) == 0
+    jp = s["job-poller"]
+
+    def consumed():
+        text = jp.get("/metrics")[2].decode()
+        return ('eco_jobs_finished_total{status="failed"} 1' in text
+                and re.search(r'eco_kafka_consumer_lag\{topic="eco.jobs.events",partition="\d+",group="g-metrics-', text))
+    wait_until(consumed, 30, what="job-poller applied the events and reports its consumer lag")
+
+
 def scrape(s):
-    urls = {n: svc.url for n, svc in s.items() if n != "key" and n != "sim-ollama"}  # Ollama has no /metrics
+    skip = {"key", "sim-ollama", "db", "stubs", "brokers"}  # Ollama has no /metrics
+    urls = {n: svc.url for n, svc in s.items() if n not in skip}
     out = {}
     for name, url in urls.items():
         status, headers, body = http("GET", url + "/metrics")
@@ -215,7 +247,7 @@ def test_every_metric_used_is_emitted(stack, pb):
     parser = next(p for p in fb["parsers"] if p["name"] == "eco-json")
     fmt = parser["time_format"].replace("%L", "%f")
     for name, svc in stack.items():
-        if name == "key" or name.startswith("sim-"):
+        if name in ("key", "db", "stubs", "brokers") or name.startswith("sim-"):
             continue
         lines = [ln for ln in svc.output().splitlines() if ln.startswith("{")]
         assert lines, f"{name} logged no JSON line"
