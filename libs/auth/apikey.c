@@ -4,8 +4,6 @@
 #include <openssl/sha.h>
 #include <string.h>
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 void eco_auth_apikey_generate(char secret[ECO_AUTH_APIKEY_LEN + 1], char prefix[ECO_AUTH_APIKEY_PREFIX_LEN + 1],
                               uint8_t sha256[32])
 {
@@ -13,20 +11,8 @@ void eco_auth_apikey_generate(char secret[ECO_AUTH_APIKEY_LEN + 1], char prefix[
     eco_random_bytes(raw, sizeof(raw));
     memcpy(secret, ECO_AUTH_APIKEY_TAG, strlen(ECO_AUTH_APIKEY_TAG));
     char *o = secret + strlen(ECO_AUTH_APIKEY_TAG);
-    /* 32 bytes -> 43 characters without padding: 10 full 3-byte groups, then 2 bytes. */
-    size_t i = 0;
-    for (; i + 3 <= sizeof(raw); i += 3) {
-        uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
-        *o++ = b64url[(v >> 18) & 63];
-        *o++ = b64url[(v >> 12) & 63];
-        *o++ = b64url[(v >> 6) & 63];
-        *o++ = b64url[v & 63];
-    }
-    uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8;
-    *o++ = b64url[(v >> 18) & 63];
-    *o++ = b64url[(v >> 12) & 63];
-    *o++ = b64url[(v >> 6) & 63];
-    *o = '\0';
+    /* 32 bytes -> 43 characters without padding. */
+    eco_b64_encode(raw, sizeof(raw), o, ECO_B64_URL | ECO_B64_NOPAD);
     memcpy(prefix, secret, ECO_AUTH_APIKEY_PREFIX_LEN);
     prefix[ECO_AUTH_APIKEY_PREFIX_LEN] = '\0';
     eco_auth_apikey_hash(secret, strlen(secret), sha256);
@@ -44,7 +30,7 @@ int eco_auth_apikey_looks_valid(const char *s, size_t len)
     if (len != ECO_AUTH_APIKEY_LEN || memcmp(s, ECO_AUTH_APIKEY_TAG, tag) != 0)
         return 0;
     for (size_t i = tag; i < len; i++)
-        if (!strchr(b64url, s[i]) || s[i] == '\0')
+        if (eco_b64_value(s[i], ECO_B64_URL) < 0)
             return 0;
     return 1;
 }
@@ -65,7 +51,7 @@ int eco_auth_refresh_looks_valid(const char *s, size_t len)
     if (len != ECO_AUTH_REFRESH_LEN || memcmp(s, ECO_AUTH_REFRESH_TAG, tag) != 0)
         return 0;
     for (size_t i = tag; i < len; i++)
-        if (s[i] == '\0' || !strchr(b64url, s[i]))
+        if (eco_b64_value(s[i], ECO_B64_URL) < 0)
             return 0;
     return 1;
 }

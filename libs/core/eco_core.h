@@ -194,6 +194,19 @@ static inline uint64_t eco_now_ms(void)
 /* Wall clock in seconds since the epoch, with fractions. */
 double eco_wall_time(void);
 
+/* base64 (b64.c). Flags: ECO_B64_URL (the URL alphabet "-_" instead of "+/"), ECO_B64_NOPAD (encode
+ * without "="), ECO_B64_STRICT (decode: no "=" at all and zero unused bits, so that every value
+ * has exactly one encoding). */
+enum { ECO_B64_URL = 1, ECO_B64_NOPAD = 2, ECO_B64_STRICT = 4 };
+#define ECO_B64_ENCODED_MAX(n) (((n) + 2) / 3 * 4) /* characters, without the NUL */
+/* Encodes n bytes; out holds ECO_B64_ENCODED_MAX(n) + 1. Returns the length written (NUL added). */
+size_t eco_b64_encode(const void *in, size_t n, char *out, unsigned flags);
+/* Decodes n characters into out (cap bytes). The length, or -1 (bad character or length, too
+ * small, or a strict rule broken). Without ECO_B64_STRICT, trailing "=" are ignored. */
+long eco_b64_decode(const char *in, size_t n, void *out, size_t cap, unsigned flags);
+/* The 6-bit value of c in the alphabet of flags, or -1. */
+int eco_b64_value(char c, unsigned flags);
+
 /* Fills out with n cryptographically random bytes (getrandom); aborts on failure. */
 void eco_random_bytes(void *out, size_t n);
 /* Writes a 32-hex-character random id plus NUL into out[33]. */

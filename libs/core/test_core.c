@@ -167,13 +167,54 @@ static void test_ids(void **state)
     assert_true(strchr("89ab", u[19]) != NULL);
 }
 
+static void test_b64(void **state)
+{
+    (void)state;
+    /* RFC 4648 §10 vectors, padded and not. */
+    const char *plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    const char *std[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    char out[32];
+    uint8_t bin[32];
+    for (size_t i = 0; i < 7; i++) {
+        assert_int_equal(eco_b64_encode(plain[i], strlen(plain[i]), out, 0), strlen(std[i]));
+        assert_string_equal(out, std[i]);
+        assert_int_equal(eco_b64_decode(std[i], strlen(std[i]), bin, sizeof(bin), 0), strlen(plain[i]));
+        assert_memory_equal(bin, plain[i], strlen(plain[i]));
+        size_t n = eco_b64_encode(plain[i], strlen(plain[i]), out, ECO_B64_NOPAD);
+        assert_int_equal(n, strcspn(std[i], "="));
+        assert_int_equal(eco_b64_decode(out, n, bin, sizeof(bin), ECO_B64_STRICT), strlen(plain[i]));
+    }
+    /* The alphabets differ in two characters. */
+    const uint8_t hi[] = {0xfb, 0xff};
+    eco_b64_encode(hi, 2, out, 0);
+    assert_string_equal(out, "+/8=");
+    eco_b64_encode(hi, 2, out, ECO_B64_URL | ECO_B64_NOPAD);
+    assert_string_equal(out, "-_8");
+    assert_int_equal(eco_b64_decode("-_8", 3, bin, 2, 0), -1);
+    assert_int_equal(eco_b64_decode("-_8", 3, bin, 2, ECO_B64_URL), 2);
+    /* Strict: no padding, no stray bits; every mode: no bad length, bad character or overflow. */
+    assert_int_equal(eco_b64_decode("Zg==", 4, bin, sizeof(bin), ECO_B64_STRICT), -1);
+    assert_int_equal(eco_b64_decode("Zh", 2, bin, sizeof(bin), ECO_B64_STRICT), -1);
+    assert_int_equal(eco_b64_decode("Zh", 2, bin, sizeof(bin), 0), 1);
+    assert_int_equal(eco_b64_decode("Zm9vY", 5, bin, sizeof(bin), 0), -1);
+    assert_int_equal(eco_b64_decode("Zm 9", 4, bin, sizeof(bin), 0), -1);
+    assert_int_equal(eco_b64_decode("Zm9v", 4, bin, 2, 0), -1);
+    assert_int_equal(eco_b64_value('_', ECO_B64_URL), 63);
+    assert_int_equal(eco_b64_value('/', ECO_B64_URL), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_defaults), cmocka_unit_test(test_config_errors),
-        cmocka_unit_test(test_config_values),   cmocka_unit_test(test_config_required),
-        cmocka_unit_test(test_json_escape),     cmocka_unit_test(test_buf_bound),
-        cmocka_unit_test(test_log_line),        cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_config_defaults),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_config_values),
+        cmocka_unit_test(test_config_required),
+        cmocka_unit_test(test_json_escape),
+        cmocka_unit_test(test_buf_bound),
+        cmocka_unit_test(test_log_line),
+        cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_b64),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

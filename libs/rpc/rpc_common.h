@@ -9,7 +9,10 @@
 #include "eco_core.h"
 #include "eco_rpc.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* A registered method. */
 typedef struct {
@@ -47,12 +50,50 @@ void eco__rpc_mdlist_build(eco_rpc_mdlist_t *out, size_t n, const char *const *k
  * value unless the key ends in "-bin". 0 or ECO_EINVAL. */
 int eco__rpc_md_check(const eco_rpc_md_t *md, size_t nmd);
 
-/* Implemented by the server transport, for health.c. */
+/* ---- server_base.c: what every server transport keeps alike ---- */
+
+enum { ECO__SRV_CREATED, ECO__SRV_STARTED, ECO__SRV_STOPPING, ECO__SRV_STOPPED, ECO__SRV_LEAKED };
+
 typedef void (*eco__rpc_hook_fn)(eco_rpc_server_t *srv, void *arg);
+
+/* The first member of each transport's struct eco_rpc_server, so that the functions below
+ * reach it from an eco_rpc_server_t * with a cast. */
+typedef struct {
+    eco__rpc_methods_t methods;
+    atomic_int state;     /* ECO__SRV_* */
+    atomic_long inflight; /* calls handed out and not yet freed */
+    atomic_ullong overload_logged_ms;
+    pthread_mutex_t calls_lock; /* with calls_cond: waiting for inflight == 0 */
+    pthread_cond_t calls_cond;
+    struct {
+        eco__rpc_hook_fn fn;
+        void *arg;
+    } hooks[4]; /* run at the start of shutdown; fixed before start */
+    size_t nhooks;
+    void *health; /* health.c state, freed by eco__rpc_base_destroy */
+    void (*health_free)(void *health);
+} eco__rpc_server_base_t;
+
+/* Copies in (NULL = defaults) into o with the defaults filled in (threads 2, 4 MiB received,
+ * 16 MiB sent, 4096 calls, 64 queued messages, 2 armed requests); o->addr is a copy (free()). */
+void eco__rpc_opts_fill(eco_rpc_server_opts_t *o, const eco_rpc_server_opts_t *in);
+void eco__rpc_base_init(eco__rpc_server_base_t *b);
+/* Frees the methods and the health state. */
+void eco__rpc_base_destroy(eco__rpc_server_base_t *b);
+/* A call was freed: inflight drops, a waiting shutdown wakes. Last use of the server by a call. */
+void eco__rpc_base_call_done(eco__rpc_server_base_t *b);
+/* Waits until inflight is 0 or until_ms (monotonic) passes; 1 when it reached 0. */
+int eco__rpc_base_wait_released(eco__rpc_server_base_t *b, uint64_t until_ms);
+/* Runs the shutdown hooks (on the shutting-down thread). */
+void eco__rpc_base_run_hooks(eco_rpc_server_t *srv);
+/* 1 when more than max_calls calls are in flight (logged at most once a second). */
+int eco__rpc_base_overloaded(eco__rpc_server_base_t *b, long max_calls, const char *path);
+
 /* Registers fn to run (on the shutting-down thread) before the server stops accepting calls. */
 void eco__rpc_server_on_shutdown(eco_rpc_server_t *srv, eco__rpc_hook_fn fn, void *arg);
 /* 1 while methods may still be added (created, not started). */
 int eco__rpc_server_configurable(const eco_rpc_server_t *srv);
+int eco__rpc_server_shutting_down(const eco_rpc_server_t *srv);
 const eco__rpc_methods_t *eco__rpc_server_methods(const eco_rpc_server_t *srv);
 /* The health state attached to srv (freed with free_fn by eco_rpc_server_destroy), or NULL. */
 void *eco__rpc_server_health(const eco_rpc_server_t *srv);

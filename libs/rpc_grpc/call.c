@@ -74,7 +74,7 @@ static void destroy(eco_rpc_call_t *c)
     grpc_call_unref(c->call);
     free(c);
     /* Last: shutdown waits for this before it frees srv and calls grpc_shutdown. */
-    eco__rpc_server_call_done(srv);
+    eco__rpc_base_call_done(&srv->base);
 }
 
 static void call_unref(eco_rpc_call_t *c)
@@ -202,7 +202,7 @@ static void on_close(eco__rpc_tag_t *tag, int ok)
 void eco__rpc_call_start(eco_rpc_call_t *c)
 {
     eco_rpc_server_t *srv = c->srv;
-    long inflight = atomic_fetch_add(&srv->inflight, 1) + 1;
+    atomic_fetch_add(&srv->base.inflight, 1);
     c->started_ms = eco_now_ms();
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cb_done, NULL);
@@ -235,12 +235,7 @@ void eco__rpc_call_start(eco_rpc_call_t *c)
         end_call(c, NULL, GRPC_STATUS_UNIMPLEMENTED, msg, NULL, 0);
         return;
     }
-    if (inflight > srv->opts.max_calls) {
-        /* At most one line a second: an overload must not also flood the logs. */
-        unsigned long long now = eco_now_ms(), last = atomic_load(&srv->overload_logged_ms);
-        if (now - last >= 1000 && atomic_compare_exchange_strong(&srv->overload_logged_ms, &last, now))
-            eco_warn("grpc calls refused: too many in flight", ECO_KS("method", c->m->path),
-                     ECO_KI("inflight", inflight), ECO_KI("max_calls", srv->opts.max_calls));
+    if (eco__rpc_base_overloaded(&srv->base, srv->opts.max_calls, c->m->path)) {
         end_call(c, NULL, GRPC_STATUS_RESOURCE_EXHAUSTED, "server overloaded", NULL, 0);
         return;
     }

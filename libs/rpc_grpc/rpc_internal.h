@@ -21,35 +21,17 @@ typedef struct {
     pthread_t thread;
 } eco__rpc_worker_t;
 
-enum { ECO__SRV_CREATED, ECO__SRV_STARTED, ECO__SRV_STOPPING, ECO__SRV_STOPPED, ECO__SRV_LEAKED };
-
 struct eco_rpc_server {
-    eco_rpc_server_opts_t opts; /* defaults filled in */
+    eco__rpc_server_base_t base; /* first: libs/rpc reaches it with a cast */
+    eco_rpc_server_opts_t opts;  /* defaults filled in */
     char *addr;
     grpc_server *server;
     grpc_completion_queue *shutdown_cq; /* next-type, only the shutdown tag */
     eco__rpc_worker_t *workers;
     int nworkers;
-    eco__rpc_methods_t methods;
     int port;
-    atomic_int state;
-    atomic_long inflight;
-    atomic_ullong overload_logged_ms; /* rate-limits the "too many calls" warning */
-    pthread_mutex_t calls_lock;       /* with calls_cond: shutdown waits for inflight == 0 */
-    pthread_cond_t calls_cond;
     pthread_mutex_t state_lock; /* serializes shutdown and destroy */
-    struct {
-        eco__rpc_hook_fn fn;
-        void *arg;
-    } hooks[4]; /* run at the start of shutdown; fixed before start */
-    size_t nhooks;
-    void *health; /* health.c state */
-    void (*health_free)(void *health);
 };
-
-/* A call was freed: drops inflight and wakes a waiting shutdown. Last use of srv by the call. */
-void eco__rpc_server_call_done(eco_rpc_server_t *srv);
-int eco__rpc_server_shutting_down(const eco_rpc_server_t *srv);
 
 /* A server call: an armed request until its tag completes, then a live call. */
 struct eco_rpc_call {

@@ -7,44 +7,13 @@
 #include <string.h>
 #include <time.h>
 
-static const eco_rpc_server_opts_t default_opts = {
-    .addr = "0.0.0.0:0",
-    .threads = 2,
-    .max_recv_bytes = 4 << 20,
-    .max_send_bytes = 16 << 20,
-    .max_concurrent_streams = 0,
-    .max_calls = 4096,
-    .stream_queue_max = 64,
-    .armed_per_method = 2,
-};
-
-static void default_int(int *v, int def)
-{
-    if (*v <= 0)
-        *v = def;
-}
-
 eco_rpc_server_t *eco_rpc_server_create(const eco_rpc_server_opts_t *opts)
 {
     eco_rpc_server_t *srv = eco_calloc(1, sizeof(*srv));
-    srv->opts = opts ? *opts : default_opts;
-    default_int(&srv->opts.threads, default_opts.threads);
-    default_int(&srv->opts.max_recv_bytes, default_opts.max_recv_bytes);
-    default_int(&srv->opts.max_send_bytes, default_opts.max_send_bytes);
-    default_int(&srv->opts.max_calls, default_opts.max_calls);
-    default_int(&srv->opts.stream_queue_max, default_opts.stream_queue_max);
-    default_int(&srv->opts.armed_per_method, default_opts.armed_per_method);
-    srv->addr = eco_strdup(srv->opts.addr ? srv->opts.addr : default_opts.addr);
-    srv->opts.addr = srv->addr;
-    atomic_init(&srv->state, ECO__SRV_CREATED);
-    atomic_init(&srv->inflight, 0);
+    eco__rpc_opts_fill(&srv->opts, opts);
+    srv->addr = (char *)srv->opts.addr;
+    eco__rpc_base_init(&srv->base);
     pthread_mutex_init(&srv->state_lock, NULL);
-    pthread_mutex_init(&srv->calls_lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&srv->calls_cond, &attr);
-    pthread_condattr_destroy(&attr);
 
     grpc_init();
     grpc_arg args[4];
@@ -82,9 +51,9 @@ eco_rpc_server_t *eco_rpc_server_create(const eco_rpc_server_opts_t *opts)
 int eco_rpc_server_add_method(eco_rpc_server_t *srv, const ProtobufCServiceDescriptor *svc, const char *method,
                               eco_rpc_kind_t kind, eco_rpc_handler_fn fn, void *data)
 {
-    if (atomic_load(&srv->state) != ECO__SRV_CREATED)
+    if (atomic_load(&srv->base.state) != ECO__SRV_CREATED)
         return ECO_EINVAL;
-    eco__rpc_method_t *m = eco__rpc_methods_add(&srv->methods, svc, method, kind, fn, data);
+    eco__rpc_method_t *m = eco__rpc_methods_add(&srv->base.methods, svc, method, kind, fn, data);
     if (!m)
         return ECO_EINVAL;
     /* Both kinds read exactly one request message: let the core read it before the call is
@@ -92,44 +61,10 @@ int eco_rpc_server_add_method(eco_rpc_server_t *srv, const ProtobufCServiceDescr
     m->handle = grpc_server_register_method(srv->server, m->path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
     if (!m->handle) {
         free(m->path);
-        srv->methods.n--;
+        srv->base.methods.n--;
         return ECO_EINVAL;
     }
     return 0;
-}
-
-int eco__rpc_server_configurable(const eco_rpc_server_t *srv)
-{
-    return atomic_load(&srv->state) == ECO__SRV_CREATED;
-}
-
-const eco__rpc_methods_t *eco__rpc_server_methods(const eco_rpc_server_t *srv)
-{
-    return &srv->methods;
-}
-
-void *eco__rpc_server_health(const eco_rpc_server_t *srv)
-{
-    return srv->health;
-}
-
-void eco__rpc_server_set_health(eco_rpc_server_t *srv, void *health, void (*free_fn)(void *))
-{
-    srv->health = health;
-    srv->health_free = free_fn;
-}
-
-void eco__rpc_server_on_shutdown(eco_rpc_server_t *srv, eco__rpc_hook_fn fn, void *arg)
-{
-    ECO_BUG_ON(atomic_load(&srv->state) != ECO__SRV_CREATED || srv->nhooks >= ECO_ARRAY_SIZE(srv->hooks));
-    srv->hooks[srv->nhooks].fn = fn;
-    srv->hooks[srv->nhooks].arg = arg;
-    srv->nhooks++;
-}
-
-int eco__rpc_server_shutting_down(const eco_rpc_server_t *srv)
-{
-    return atomic_load(&srv->state) >= ECO__SRV_STOPPING;
 }
 
 /* ---- request arming ---- */
@@ -186,7 +121,7 @@ static void *worker_main(void *arg)
 
 int eco_rpc_server_start(eco_rpc_server_t *srv)
 {
-    if (atomic_load(&srv->state) != ECO__SRV_CREATED)
+    if (atomic_load(&srv->base.state) != ECO__SRV_CREATED)
         return ECO_EINVAL;
     grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
     int port = grpc_server_add_http2_port(srv->server, srv->addr, creds);
@@ -197,12 +132,12 @@ int eco_rpc_server_start(eco_rpc_server_t *srv)
     }
     srv->port = port;
     grpc_server_start(srv->server);
-    atomic_store(&srv->state, ECO__SRV_STARTED);
+    atomic_store(&srv->base.state, ECO__SRV_STARTED);
     for (int i = 0; i < srv->nworkers; i++) {
         eco__rpc_worker_t *w = &srv->workers[i];
-        for (size_t j = 0; j < srv->methods.n; j++)
+        for (size_t j = 0; j < srv->base.methods.n; j++)
             for (int k = 0; k < srv->opts.armed_per_method; k++)
-                arm(w, &srv->methods.v[j]);
+                arm(w, &srv->base.methods.v[j]);
         arm(w, NULL);
     }
     for (int i = 0; i < srv->nworkers; i++) {
@@ -213,7 +148,7 @@ int eco_rpc_server_start(eco_rpc_server_t *srv)
         pthread_setname_np(srv->workers[i].thread, name);
     }
     eco_info("grpc server listening", ECO_KS("addr", srv->addr), ECO_KI("port", port), ECO_KI("threads", srv->nworkers),
-             ECO_KI("methods", (long long)srv->methods.n));
+             ECO_KI("methods", (long long)srv->base.methods.n));
     return port;
 }
 
@@ -222,20 +157,7 @@ int eco_rpc_server_port(const eco_rpc_server_t *srv)
     return srv->port;
 }
 
-long eco_rpc_server_inflight(const eco_rpc_server_t *srv)
-{
-    return atomic_load(&srv->inflight);
-}
-
 /* ---- shutdown ---- */
-
-void eco__rpc_server_call_done(eco_rpc_server_t *srv)
-{
-    pthread_mutex_lock(&srv->calls_lock);
-    if (atomic_fetch_sub(&srv->inflight, 1) == 1)
-        pthread_cond_broadcast(&srv->calls_cond);
-    pthread_mutex_unlock(&srv->calls_lock);
-}
 
 /* Waits for the shutdown tag (the only one posted to shutdown_cq) until until_ms. */
 static int wait_shutdown_tag(eco_rpc_server_t *srv, uint64_t until_ms)
@@ -251,23 +173,7 @@ static int wait_shutdown_tag(eco_rpc_server_t *srv, uint64_t until_ms)
  * be held by a handler that has not ended it yet. */
 static int wait_calls_released(eco_rpc_server_t *srv, uint64_t until_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t now = eco_now_ms();
-    long ms = until_ms > now ? (long)(until_ms - now) : 0;
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&srv->calls_lock);
-    int rc = 0;
-    while (atomic_load(&srv->inflight) > 0 && rc == 0)
-        rc = pthread_cond_timedwait(&srv->calls_cond, &srv->calls_lock, &ts);
-    int done = atomic_load(&srv->inflight) == 0;
-    pthread_mutex_unlock(&srv->calls_lock);
-    return done;
+    return eco__rpc_base_wait_released(&srv->base, until_ms);
 }
 
 static void stop_workers(eco_rpc_server_t *srv, int joined)
@@ -290,19 +196,18 @@ static void stop_workers(eco_rpc_server_t *srv, int joined)
 int eco_rpc_server_shutdown(eco_rpc_server_t *srv, long grace_ms)
 {
     pthread_mutex_lock(&srv->state_lock);
-    int st = atomic_load(&srv->state);
+    int st = atomic_load(&srv->base.state);
     int rc = 0;
     if (st == ECO__SRV_STOPPED || st == ECO__SRV_LEAKED) {
         rc = st == ECO__SRV_LEAKED ? ECO_ETIMEDOUT : 0;
         goto out;
     }
     int was_started = st == ECO__SRV_STARTED;
-    atomic_store(&srv->state, ECO__SRV_STOPPING); /* workers stop re-arming */
+    atomic_store(&srv->base.state, ECO__SRV_STOPPING); /* workers stop re-arming */
     uint64_t t0 = eco_now_ms();
     if (grace_ms < 0)
         grace_ms = 0;
-    for (size_t i = 0; i < srv->nhooks; i++)
-        srv->hooks[i].fn(srv, srv->hooks[i].arg);
+    eco__rpc_base_run_hooks(srv);
 
     static char shutdown_tag;
     grpc_server_shutdown_and_notify(srv->server, srv->shutdown_cq, &shutdown_tag);
@@ -310,7 +215,7 @@ int eco_rpc_server_shutdown(eco_rpc_server_t *srv, long grace_ms)
     uint64_t soft = t0 + (uint64_t)(grace_ms - reserve);
     int tagged = wait_shutdown_tag(srv, soft);
     if (!tagged || !wait_calls_released(srv, soft)) {
-        eco_warn("grpc shutdown grace elapsed, cancelling calls", ECO_KI("inflight", atomic_load(&srv->inflight)),
+        eco_warn("grpc shutdown grace elapsed, cancelling calls", ECO_KI("inflight", atomic_load(&srv->base.inflight)),
                  ECO_KI("grace_ms", grace_ms));
         grpc_server_cancel_all_calls(srv->server);
         uint64_t hard = t0 + (uint64_t)grace_ms, min = eco_now_ms() + 100;
@@ -320,15 +225,15 @@ int eco_rpc_server_shutdown(eco_rpc_server_t *srv, long grace_ms)
             /* A handler holds a call it never ends. Destroying the server or its CQs now
              * would crash when it does: leave it all running. */
             eco_error("grpc shutdown incomplete: handlers did not end their calls",
-                      ECO_KI("inflight", atomic_load(&srv->inflight)));
-            atomic_store(&srv->state, ECO__SRV_LEAKED);
+                      ECO_KI("inflight", atomic_load(&srv->base.inflight)));
+            atomic_store(&srv->base.state, ECO__SRV_LEAKED);
             rc = ECO_ETIMEDOUT;
             goto out;
         }
     }
     /* No call is left, so nothing can start a batch on a worker CQ any more. */
     stop_workers(srv, was_started);
-    atomic_store(&srv->state, ECO__SRV_STOPPED);
+    atomic_store(&srv->base.state, ECO__SRV_STOPPED);
     if (was_started)
         eco_info("grpc server stopped", ECO_KI("port", srv->port), ECO_KI("ms", (long long)(eco_now_ms() - t0)));
 out:
@@ -341,7 +246,7 @@ void eco_rpc_server_destroy(eco_rpc_server_t *srv)
     if (!srv)
         return;
     eco_rpc_server_shutdown(srv, 0);
-    if (atomic_load(&srv->state) == ECO__SRV_LEAKED)
+    if (atomic_load(&srv->base.state) == ECO__SRV_LEAKED)
         return;
     grpc_server_destroy(srv->server);
     for (int i = 0; i < srv->nworkers; i++)
@@ -351,14 +256,10 @@ void eco_rpc_server_destroy(eco_rpc_server_t *srv)
            GRPC_QUEUE_SHUTDOWN)
         ;
     grpc_completion_queue_destroy(srv->shutdown_cq);
-    if (srv->health_free)
-        srv->health_free(srv->health);
-    eco__rpc_methods_free(&srv->methods);
+    eco__rpc_base_destroy(&srv->base);
     free(srv->workers);
     free(srv->addr);
     pthread_mutex_destroy(&srv->state_lock);
-    pthread_mutex_destroy(&srv->calls_lock);
-    pthread_cond_destroy(&srv->calls_cond);
     free(srv);
     grpc_shutdown();
 }

@@ -22,7 +22,7 @@ eco_rpc_call_t *h2_call_new(h2_conn_t *cn, int32_t sid)
     if (cn->calls)
         cn->calls->conn_prev = c;
     cn->calls = c;
-    atomic_fetch_add(&srv->inflight, 1);
+    atomic_fetch_add(&srv->base.inflight, 1);
     return c;
 }
 
@@ -153,18 +153,12 @@ void h2_call_dispatch(eco_rpc_call_t *c)
         refuse(c, GRPC_STATUS_INTERNAL, "not a gRPC request (POST with content-type application/grpc)");
         return;
     }
-    c->m = eco__rpc_methods_find(&srv->methods, path, strlen(path));
+    c->m = eco__rpc_methods_find(&srv->base.methods, path, strlen(path));
     if (!c->m) {
         refuse(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method %.256s", path);
         return;
     }
-    long inflight = atomic_load(&srv->inflight);
-    if (inflight > srv->opts.max_calls) {
-        /* At most one line a second: an overload must not also flood the logs. */
-        unsigned long long now = eco_now_ms(), last = atomic_load(&srv->overload_logged_ms);
-        if (now - last >= 1000 && atomic_compare_exchange_strong(&srv->overload_logged_ms, &last, now))
-            eco_warn("grpc calls refused: too many in flight", ECO_KS("method", c->m->path),
-                     ECO_KI("inflight", inflight), ECO_KI("max_calls", srv->opts.max_calls));
+    if (eco__rpc_base_overloaded(&srv->base, srv->opts.max_calls, c->m->path)) {
         refuse(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "server overloaded");
         return;
     }

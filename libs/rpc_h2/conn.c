@@ -141,6 +141,25 @@ static void push_writable(eco_rpc_call_t *c)
     srv->writable = c;
 }
 
+/* Header entries for application metadata; -bin values are base64-encoded into bins[i]
+ * (the caller frees them). Returns n. */
+static size_t md_to_nv(const h2_md_t *md, size_t n, nghttp2_nv *nv, char **bins)
+{
+    for (size_t i = 0; i < n; i++) {
+        const h2_md_t *m = &md[i];
+        size_t kl = strlen(m->key);
+        uint8_t *v = (uint8_t *)m->value;
+        size_t vl = m->len;
+        if (kl > 4 && strcmp(m->key + kl - 4, "-bin") == 0) {
+            bins[i] = eco_malloc(4 * ((m->len + 2) / 3) + 1);
+            vl = h2_b64_encode((const uint8_t *)m->value, m->len, bins[i]);
+            v = (uint8_t *)bins[i];
+        }
+        nv[i] = (nghttp2_nv){(uint8_t *)m->key, v, kl, vl, NGHTTP2_NV_FLAG_NONE};
+    }
+    return n;
+}
+
 /* Trailers: grpc-status, grpc-message, then the application's trailing metadata. */
 static size_t build_trailers(eco_rpc_call_t *c, nghttp2_nv *nv, char *status, char **msg, char **bins)
 {
@@ -153,19 +172,7 @@ static size_t build_trailers(eco_rpc_call_t *c, nghttp2_nv *nv, char *status, ch
         size_t ml = h2_percent_encode(c->details, dl, *msg);
         nv[n++] = (nghttp2_nv){(uint8_t *)"grpc-message", (uint8_t *)*msg, 12, ml, NGHTTP2_NV_FLAG_NONE};
     }
-    for (size_t i = 0; i < c->ntmd; i++) {
-        h2_md_t *m = &c->tmd[i];
-        size_t kl = strlen(m->key);
-        uint8_t *v = (uint8_t *)m->value;
-        size_t vl = m->len;
-        if (kl > 4 && strcmp(m->key + kl - 4, "-bin") == 0) {
-            bins[i] = eco_malloc(4 * ((m->len + 2) / 3) + 1);
-            vl = h2_b64_encode((const uint8_t *)m->value, m->len, bins[i]);
-            v = (uint8_t *)bins[i];
-        }
-        nv[n++] = (nghttp2_nv){(uint8_t *)m->key, v, kl, vl, NGHTTP2_NV_FLAG_NONE};
-    }
-    return n;
+    return n + md_to_nv(c->tmd, c->ntmd, nv + n, bins);
 }
 
 static void free_trailer_bufs(char *msg, char **bins, size_t n)
@@ -246,18 +253,7 @@ void h2_call_pump(eco_rpc_call_t *c)
     snprintf(hs, sizeof(hs), "%d", c->http_status ? c->http_status : 200);
     nv[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)hs, 7, strlen(hs), NGHTTP2_NV_FLAG_NONE};
     nv[n++] = (nghttp2_nv){(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE};
-    for (size_t i = 0; i < c->nimd; i++) {
-        h2_md_t *m = &c->imd[i];
-        size_t kl = strlen(m->key);
-        uint8_t *v = (uint8_t *)m->value;
-        size_t vl = m->len;
-        if (kl > 4 && strcmp(m->key + kl - 4, "-bin") == 0) {
-            bins[i] = eco_malloc(4 * ((m->len + 2) / 3) + 1);
-            vl = h2_b64_encode((const uint8_t *)m->value, m->len, bins[i]);
-            v = (uint8_t *)bins[i];
-        }
-        nv[n++] = (nghttp2_nv){(uint8_t *)m->key, v, kl, vl, NGHTTP2_NV_FLAG_NONE};
-    }
+    n += md_to_nv(c->imd, c->nimd, nv + n, bins);
     c->imd_sent = 1;
     c->submitted = 1;
     int rc;

@@ -20,8 +20,6 @@
 #define H2_MAX_REQ_MD     64    /* request metadata entries kept per call */
 #define H2_MAX_HEADER_LEN 16384 /* bytes of request headers per call (gRPC core's hard limit) */
 
-enum { H2_CREATED, H2_STARTED, H2_STOPPING, H2_STOPPED, H2_LEAKED };
-
 typedef struct h2_conn h2_conn_t;
 
 /* An outgoing message: the 5-byte gRPC prefix and the serialized protobuf. */
@@ -37,13 +35,10 @@ typedef struct {
 } h2_md_t;
 
 struct eco_rpc_server {
-    eco_rpc_server_opts_t opts; /* defaults filled in */
+    eco__rpc_server_base_t base; /* first: libs/rpc reaches it with a cast */
+    eco_rpc_server_opts_t opts;  /* defaults filled in */
     char *addr;
     int port;
-    eco__rpc_methods_t methods;
-    atomic_int state;
-    atomic_long inflight;
-    atomic_ullong overload_logged_ms;
     int lfd, epfd, wakefd;
     pthread_t thread;
     int thread_started;
@@ -58,13 +53,6 @@ struct eco_rpc_server {
     eco_rpc_call_t *writable; /* on_writable callbacks to run after the current send */
 
     pthread_mutex_t state_lock; /* serializes shutdown and destroy */
-    struct {
-        eco__rpc_hook_fn fn;
-        void *arg;
-    } hooks[4];
-    size_t nhooks;
-    void *health;
-    void (*health_free)(void *health);
 };
 
 struct eco_rpc_call {

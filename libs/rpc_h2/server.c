@@ -13,94 +13,33 @@
 #include <time.h>
 #include <unistd.h>
 
-static const eco_rpc_server_opts_t default_opts = {
-    .addr = "0.0.0.0:0",
-    .threads = 1,
-    .max_recv_bytes = 4 << 20,
-    .max_send_bytes = 16 << 20,
-    .max_concurrent_streams = 0,
-    .max_calls = 4096,
-    .stream_queue_max = 64,
-    .armed_per_method = 0,
-};
-
 static char listener_tag, wake_tag; /* epoll data of the two fds that are not connections */
-
-static void default_int(int *v, int def)
-{
-    if (*v <= 0)
-        *v = def;
-}
 
 eco_rpc_server_t *eco_rpc_server_create(const eco_rpc_server_opts_t *opts)
 {
     eco_rpc_server_t *srv = eco_calloc(1, sizeof(*srv));
-    srv->opts = opts ? *opts : default_opts;
-    default_int(&srv->opts.max_recv_bytes, default_opts.max_recv_bytes);
-    default_int(&srv->opts.max_send_bytes, default_opts.max_send_bytes);
-    default_int(&srv->opts.max_calls, default_opts.max_calls);
-    default_int(&srv->opts.stream_queue_max, default_opts.stream_queue_max);
+    eco__rpc_opts_fill(&srv->opts, opts);
     srv->opts.threads = 1; /* one loop thread; handlers must not block anyway */
-    srv->addr = eco_strdup(srv->opts.addr ? srv->opts.addr : default_opts.addr);
-    srv->opts.addr = srv->addr;
-    atomic_init(&srv->state, H2_CREATED);
-    atomic_init(&srv->inflight, 0);
+    srv->addr = (char *)srv->opts.addr;
+    eco__rpc_base_init(&srv->base);
     srv->lfd = srv->epfd = srv->wakefd = -1;
     pthread_mutex_init(&srv->mu, NULL);
     pthread_mutex_init(&srv->state_lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&srv->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&srv->cond, NULL);
     return srv;
 }
 
 int eco_rpc_server_add_method(eco_rpc_server_t *srv, const ProtobufCServiceDescriptor *svc, const char *method,
                               eco_rpc_kind_t kind, eco_rpc_handler_fn fn, void *data)
 {
-    if (atomic_load(&srv->state) != H2_CREATED)
+    if (atomic_load(&srv->base.state) != ECO__SRV_CREATED)
         return ECO_EINVAL;
-    return eco__rpc_methods_add(&srv->methods, svc, method, kind, fn, data) ? 0 : ECO_EINVAL;
-}
-
-void eco__rpc_server_on_shutdown(eco_rpc_server_t *srv, eco__rpc_hook_fn fn, void *arg)
-{
-    ECO_BUG_ON(atomic_load(&srv->state) != H2_CREATED || srv->nhooks >= ECO_ARRAY_SIZE(srv->hooks));
-    srv->hooks[srv->nhooks].fn = fn;
-    srv->hooks[srv->nhooks].arg = arg;
-    srv->nhooks++;
-}
-
-int eco__rpc_server_configurable(const eco_rpc_server_t *srv)
-{
-    return atomic_load(&srv->state) == H2_CREATED;
-}
-
-const eco__rpc_methods_t *eco__rpc_server_methods(const eco_rpc_server_t *srv)
-{
-    return &srv->methods;
-}
-
-void *eco__rpc_server_health(const eco_rpc_server_t *srv)
-{
-    return srv->health;
-}
-
-void eco__rpc_server_set_health(eco_rpc_server_t *srv, void *health, void (*free_fn)(void *))
-{
-    srv->health = health;
-    srv->health_free = free_fn;
+    return eco__rpc_methods_add(&srv->base.methods, svc, method, kind, fn, data) ? 0 : ECO_EINVAL;
 }
 
 int eco_rpc_server_port(const eco_rpc_server_t *srv)
 {
     return srv->port;
-}
-
-long eco_rpc_server_inflight(const eco_rpc_server_t *srv)
-{
-    return atomic_load(&srv->inflight);
 }
 
 /* ---- calls shared with other threads ---- */
@@ -133,9 +72,7 @@ void h2_call_unref_locked(eco_rpc_call_t *c)
         return;
     eco_rpc_server_t *srv = c->srv;
     h2_call_free(c);
-    /* Last: shutdown waits for inflight to reach zero before it frees srv. */
-    atomic_fetch_sub(&srv->inflight, 1);
-    pthread_cond_broadcast(&srv->cond);
+    eco__rpc_base_call_done(&srv->base); /* last: shutdown then may free srv */
 }
 
 void h2_run_callback_locked(eco_rpc_call_t *c, void (*fn)(eco_rpc_call_t *, void *), void *data)
@@ -364,7 +301,7 @@ static int listen_on(const char *addr, int *port_out)
 
 int eco_rpc_server_start(eco_rpc_server_t *srv)
 {
-    if (atomic_load(&srv->state) != H2_CREATED)
+    if (atomic_load(&srv->base.state) != ECO__SRV_CREATED)
         return ECO_EINVAL;
     srv->lfd = listen_on(srv->addr, &srv->port);
     if (srv->lfd < 0) {
@@ -381,38 +318,21 @@ int eco_rpc_server_start(eco_rpc_server_t *srv)
     if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->lfd, &lev) != 0 ||
         epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->wakefd, &wev) != 0)
         eco_fatal("grpc server: epoll_ctl: %s", strerror(errno));
-    atomic_store(&srv->state, H2_STARTED);
+    atomic_store(&srv->base.state, ECO__SRV_STARTED);
     if (pthread_create(&srv->thread, NULL, loop_main, srv) != 0)
         eco_fatal("cannot start grpc server thread");
     srv->thread_started = 1;
     pthread_setname_np(srv->thread, "grpc-h2");
     eco_info("grpc server listening", ECO_KS("addr", srv->addr), ECO_KI("port", srv->port), ECO_KS("transport", "h2"),
-             ECO_KI("methods", (long long)srv->methods.n));
+             ECO_KI("methods", (long long)srv->base.methods.n));
     return srv->port;
 }
 
 /* ---- shutdown ---- */
 
-/* Waits until every call has been freed, until until_ms. */
 static int wait_calls_released(eco_rpc_server_t *srv, uint64_t until_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t now = eco_now_ms();
-    long ms = until_ms > now ? (long)(until_ms - now) : 0;
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&srv->mu);
-    int rc = 0;
-    while (atomic_load(&srv->inflight) > 0 && rc == 0)
-        rc = pthread_cond_timedwait(&srv->cond, &srv->mu, &ts);
-    int done = atomic_load(&srv->inflight) == 0;
-    pthread_mutex_unlock(&srv->mu);
-    return done;
+    return eco__rpc_base_wait_released(&srv->base, until_ms);
 }
 
 static void command(eco_rpc_server_t *srv, int *cmd)
@@ -427,32 +347,31 @@ static void command(eco_rpc_server_t *srv, int *cmd)
 int eco_rpc_server_shutdown(eco_rpc_server_t *srv, long grace_ms)
 {
     pthread_mutex_lock(&srv->state_lock);
-    int st = atomic_load(&srv->state), rc = 0;
-    if (st == H2_STOPPED || st == H2_LEAKED) {
-        rc = st == H2_LEAKED ? ECO_ETIMEDOUT : 0;
+    int st = atomic_load(&srv->base.state), rc = 0;
+    if (st == ECO__SRV_STOPPED || st == ECO__SRV_LEAKED) {
+        rc = st == ECO__SRV_LEAKED ? ECO_ETIMEDOUT : 0;
         goto out;
     }
-    atomic_store(&srv->state, H2_STOPPING);
+    atomic_store(&srv->base.state, ECO__SRV_STOPPING);
     uint64_t t0 = eco_now_ms();
     if (grace_ms < 0)
         grace_ms = 0;
-    for (size_t i = 0; i < srv->nhooks; i++)
-        srv->hooks[i].fn(srv, srv->hooks[i].arg);
+    eco__rpc_base_run_hooks(srv);
     if (srv->thread_started) {
         /* GOAWAY: no new calls; the connections close once their calls are done. */
         command(srv, &srv->cmd_goaway);
         long reserve = grace_ms / 5 < 1000 ? grace_ms / 5 : 1000;
         if (!wait_calls_released(srv, t0 + (uint64_t)(grace_ms - reserve))) {
-            eco_warn("grpc shutdown grace elapsed, cancelling calls", ECO_KI("inflight", atomic_load(&srv->inflight)),
-                     ECO_KI("grace_ms", grace_ms));
+            eco_warn("grpc shutdown grace elapsed, cancelling calls",
+                     ECO_KI("inflight", atomic_load(&srv->base.inflight)), ECO_KI("grace_ms", grace_ms));
             command(srv, &srv->cmd_cancel_all);
             uint64_t hard = t0 + (uint64_t)grace_ms, min = eco_now_ms() + 100;
             if (!wait_calls_released(srv, hard < min ? min : hard)) {
                 /* A handler holds a call it never ends: freeing the server would crash when
                  * it does. Leave it all running. */
                 eco_error("grpc shutdown incomplete: handlers did not end their calls",
-                          ECO_KI("inflight", atomic_load(&srv->inflight)));
-                atomic_store(&srv->state, H2_LEAKED);
+                          ECO_KI("inflight", atomic_load(&srv->base.inflight)));
+                atomic_store(&srv->base.state, ECO__SRV_LEAKED);
                 rc = ECO_ETIMEDOUT;
                 goto out;
             }
@@ -462,7 +381,7 @@ int eco_rpc_server_shutdown(eco_rpc_server_t *srv, long grace_ms)
         srv->thread_started = 0;
         eco_info("grpc server stopped", ECO_KI("port", srv->port), ECO_KI("ms", (long long)(eco_now_ms() - t0)));
     }
-    atomic_store(&srv->state, H2_STOPPED);
+    atomic_store(&srv->base.state, ECO__SRV_STOPPED);
 out:
     pthread_mutex_unlock(&srv->state_lock);
     return rc;
@@ -473,7 +392,7 @@ void eco_rpc_server_destroy(eco_rpc_server_t *srv)
     if (!srv)
         return;
     eco_rpc_server_shutdown(srv, 0);
-    if (atomic_load(&srv->state) == H2_LEAKED)
+    if (atomic_load(&srv->base.state) == ECO__SRV_LEAKED)
         return;
     if (srv->lfd >= 0)
         close(srv->lfd);
@@ -481,9 +400,7 @@ void eco_rpc_server_destroy(eco_rpc_server_t *srv)
         close(srv->epfd);
     if (srv->wakefd >= 0)
         close(srv->wakefd);
-    if (srv->health_free)
-        srv->health_free(srv->health);
-    eco__rpc_methods_free(&srv->methods);
+    eco__rpc_base_destroy(&srv->base);
     free(srv->addr);
     pthread_mutex_destroy(&srv->state_lock);
     pthread_mutex_destroy(&srv->mu);
