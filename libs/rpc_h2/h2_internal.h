@@ -49,6 +49,8 @@ struct eco_rpc_server {
     int cmd_goaway, cmd_cancel_all, cmd_stop;
 
     /* Loop thread only. */
+    eco_rpc_call_t **batch; /* the dirty calls being pumped */
+    size_t batch_cap;
     h2_conn_t *conns;
     eco_rpc_call_t *writable; /* on_writable callbacks to run after the current send */
 

@@ -134,8 +134,19 @@ static void accept_all(eco_rpc_server_t *srv)
 /* Submits what the dirty calls have; runs the commands of the shutting-down thread. */
 static int run_pending(eco_rpc_server_t *srv)
 {
+    /* The dirty calls are taken off the list (in_dirty cleared, the list's references kept)
+     * before any is pumped: a message queued while the loop pumps puts its call back on the
+     * list, so it cannot be left behind a pump that looked too early. */
     pthread_mutex_lock(&srv->mu);
-    eco_rpc_call_t *list = srv->dirty;
+    size_t n = 0;
+    for (eco_rpc_call_t *c = srv->dirty; c; c = c->dirty_next) {
+        if (n == srv->batch_cap) {
+            srv->batch_cap = srv->batch_cap ? 2 * srv->batch_cap : 64;
+            srv->batch = eco_realloc(srv->batch, srv->batch_cap * sizeof(*srv->batch));
+        }
+        srv->batch[n++] = c;
+        c->in_dirty = 0;
+    }
     srv->dirty = NULL;
     int goaway = srv->cmd_goaway == 1, cancel = srv->cmd_cancel_all == 1, stop = srv->cmd_stop;
     if (goaway)
@@ -143,13 +154,12 @@ static int run_pending(eco_rpc_server_t *srv)
     if (cancel)
         srv->cmd_cancel_all = 2;
     pthread_mutex_unlock(&srv->mu);
-    while (list) {
-        eco_rpc_call_t *c = list;
-        list = c->dirty_next;
-        h2_call_pump(c);
+    for (size_t i = 0; i < n; i++)
+        h2_call_pump(srv->batch[i]);
+    if (n) {
         pthread_mutex_lock(&srv->mu);
-        c->in_dirty = 0;
-        h2_call_unref_locked(c);
+        for (size_t i = 0; i < n; i++)
+            h2_call_unref_locked(srv->batch[i]);
         pthread_mutex_unlock(&srv->mu);
     }
     if (goaway) {
@@ -402,6 +412,7 @@ void eco_rpc_server_destroy(eco_rpc_server_t *srv)
         close(srv->wakefd);
     eco__rpc_base_destroy(&srv->base);
     free(srv->addr);
+    free(srv->batch);
     pthread_mutex_destroy(&srv->state_lock);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->cond);

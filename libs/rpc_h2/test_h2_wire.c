@@ -15,6 +15,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,6 +290,125 @@ static void test_garbage_on_the_port(void **state)
     eco_rpc_server_destroy(srv);
 }
 
+/* ---- many streams whose messages come from another thread while the loop is busy ---- */
+
+#define STRESS_CLIENTS 4
+#define STRESS_STREAMS 150
+#define STRESS_CHUNKS  20
+
+static pthread_mutex_t st_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t st_cond = PTHREAD_COND_INITIALIZER;
+static eco_rpc_call_t *st_calls[STRESS_CLIENTS * 4];
+static int st_sent[STRESS_CLIENTS * 4];
+static size_t st_ncalls;
+static int st_stop;
+
+static void h_stream(eco_rpc_call_t *call, const ProtobufCMessage *msg, void *data)
+{
+    pthread_mutex_lock(&st_lock);
+    ECO_BUG_ON(st_ncalls >= ECO_ARRAY_SIZE(st_calls));
+    st_sent[st_ncalls] = 0;
+    st_calls[st_ncalls++] = call;
+    pthread_cond_signal(&st_cond);
+    pthread_mutex_unlock(&st_lock);
+}
+
+/* Sends one chunk to each open stream in turn (ending a stream after STRESS_CHUNKS), without
+ * waiting for the loop: messages land while it pumps and flushes. */
+static void *st_producer(void *arg)
+{
+    pthread_mutex_lock(&st_lock);
+    while (!st_stop) {
+        if (!st_ncalls) {
+            pthread_cond_wait(&st_cond, &st_lock);
+            continue;
+        }
+        for (size_t i = 0; i < st_ncalls; i++) {
+            Eco__Ai__V1__CompletionChunk ch = ECO__AI__V1__COMPLETION_CHUNK__INIT;
+            ch.delta = "x";
+            if (++st_sent[i] < STRESS_CHUNKS) {
+                int rc = eco_rpc_stream_send(st_calls[i], &ch.base);
+                if (rc == ECO_RPC_EAGAIN)
+                    st_sent[i]--;
+                if (rc == 0 || rc == ECO_RPC_EAGAIN)
+                    continue;
+            } else {
+                ch.finish_reason = "stop";
+                eco_rpc_call_respond(st_calls[i], &ch.base, NULL, 0);
+            }
+            st_calls[i] = st_calls[--st_ncalls]; /* ended: take the last one's place */
+            st_sent[i] = st_sent[st_ncalls];
+            i--;
+        }
+        pthread_mutex_unlock(&st_lock);
+        sched_yield();
+        pthread_mutex_lock(&st_lock);
+    }
+    pthread_mutex_unlock(&st_lock);
+    return NULL;
+}
+
+static int st_port;
+static atomic_int st_ok, st_bad;
+
+static void *st_client(void *arg)
+{
+    char target[64];
+    snprintf(target, sizeof(target), "127.0.0.1:%d", st_port);
+    eco_rpc_channel_t *ch = eco_rpc_channel_create(target, NULL);
+    for (int s = 0; s < STRESS_STREAMS; s++) {
+        Eco__Ai__V1__GenerateRequest req = ECO__AI__V1__GENERATE_REQUEST__INIT;
+        req.prompt = "p";
+        eco_rpc_call_opts_t o = {.timeout_ms = 5000};
+        eco_rpc_client_stream_t *st;
+        if (eco_rpc_client_stream_open(ch, &eco__ai__v1__inference__descriptor, "StreamCompletion", &req.base, &o,
+                                       &st) != 0) {
+            atomic_fetch_add(&st_bad, 1);
+            continue;
+        }
+        int n = 0, rc;
+        ProtobufCMessage *m;
+        while ((rc = eco_rpc_client_stream_next(st, &m)) == 1) {
+            n++;
+            protobuf_c_message_free_unpacked(m, NULL);
+        }
+        if (rc == 0 && n == STRESS_CHUNKS)
+            atomic_fetch_add(&st_ok, 1);
+        else
+            atomic_fetch_add(&st_bad, 1);
+        eco_rpc_client_stream_free(st);
+    }
+    eco_rpc_channel_destroy(ch);
+    return NULL;
+}
+
+static void test_streams_from_another_thread(void **state)
+{
+    eco_rpc_server_opts_t o = {.addr = "127.0.0.1:0"};
+    eco_rpc_server_t *srv = eco_rpc_server_create(&o);
+    assert_int_equal(eco_rpc_server_add_method(srv, &eco__ai__v1__inference__descriptor, "StreamCompletion",
+                                               ECO_RPC_SERVER_STREAMING, h_stream, NULL),
+                     0);
+    st_port = eco_rpc_server_start(srv);
+    assert_true(st_port > 0);
+    pthread_t prod, cl[STRESS_CLIENTS];
+    st_stop = 0;
+    pthread_create(&prod, NULL, st_producer, NULL);
+    for (int i = 0; i < STRESS_CLIENTS; i++)
+        pthread_create(&cl[i], NULL, st_client, NULL);
+    for (int i = 0; i < STRESS_CLIENTS; i++)
+        pthread_join(cl[i], NULL);
+    pthread_mutex_lock(&st_lock);
+    st_stop = 1;
+    pthread_cond_signal(&st_cond);
+    pthread_mutex_unlock(&st_lock);
+    pthread_join(prod, NULL);
+    /* Every stream complete, none stalled into its 5 s deadline. */
+    assert_int_equal(atomic_load(&st_bad), 0);
+    assert_int_equal(atomic_load(&st_ok), STRESS_CLIENTS * STRESS_STREAMS);
+    eco_rpc_server_destroy(srv);
+}
+
 static void test_codings(void **state)
 {
     char out[64];
@@ -333,6 +455,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_answers),
         cmocka_unit_test(test_garbage_on_the_port),
+        cmocka_unit_test(test_streams_from_another_thread),
         cmocka_unit_test(test_codings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
