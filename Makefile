@@ -49,6 +49,11 @@ H2_LINK := -Wl,--start-group $(call archives,$(H2_LINK_LIBS)) -Wl,--end-group $(
 H2_TEST_LINK := -Wl,--start-group $(call archives,$(subst rpc_h2,rpc_h2 rpc_grpc,$(H2_LINK_LIBS))) -Wl,--end-group \
 	$(SYSLIBS)
 engine-adapter_LINK := $(H2_LINK)
+# index-service links the FAISS C API that scripts/deps.sh builds into the tools cache (its
+# libfaiss_c.a over Debian's static libfaiss.a, with libstdc++, OpenMP and OpenBLAS).
+FAISS_DIR := $(ECO_TOOLS_DIR)/faiss
+index-service_EXTRA := $(shell cat $(FAISS_DIR)/link.txt 2>/dev/null)
+$(BUILD)/obj/services/index-service/%.o: CFLAGS += $(shell cat $(FAISS_DIR)/cflags.txt 2>/dev/null)
 
 BINS := $(addprefix $(BUILD)/bin/,$(SERVICES) $(TOOLNAMES))
 UNIT_SRCS := $(foreach l,$(LIBS),$(wildcard libs/$(l)/test_*.c)) $(wildcard services/*/test_*.c) $(wildcard tools/*/test_*.c)
@@ -107,8 +112,9 @@ $(BUILD)/test/libs/rpc_h2/%: libs/rpc_h2/%.c $(LIB_ARCHIVES)
 deps:
 	@bash scripts/deps.sh
 
-run: deps build
-	@$(BUILD)/bin/ecoctl run
+# deps first, then a new make reads what deps wrote (the FAISS flags of index-service).
+run: deps
+	@$(MAKE) --no-print-directory build && $(BUILD)/bin/ecoctl run
 
 test: deps
 	@bash tests/run.sh
@@ -120,8 +126,8 @@ test-unit: $(UNIT_BINS)
 sanitize: deps
 	@bash tests/run.sh --unit-only
 
-bench: deps build
-	@bash bench/run.sh
+bench: deps
+	@$(MAKE) --no-print-directory build && bash bench/run.sh
 
 fmt:
 	@git ls-files '*.c' '*.h' | xargs -r clang-format -i

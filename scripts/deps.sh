@@ -2,6 +2,7 @@
 # scripts/deps.sh — install everything eco-base needs to build, run and test (`make deps`).
 #   scripts/deps.sh           install what is missing (idempotent, re-runnable after a failure)
 #   scripts/deps.sh --check   exit 0 iff everything is present; no network, no changes
+#   scripts/deps.sh --only-faiss   only the FAISS C API (needs libfaiss-dev, dpkg-dev, g++; image build stages)
 # Runs as root on Debian bookworm. Downloads and builds go to a per-machine cache outside the
 # checkout, ECO_TOOLS_DIR (default ~/.cache/eco-base), linked as <checkout>/.tools:
 #   bin/ (Go tools)  faiss/{include,lib,link.txt,cflags.txt}  kafka/libs/  venv/  wheels/
@@ -46,8 +47,13 @@ GO_TOOLS=(
 GO_JOBS=2           # concurrent `go install`s (each already compiles on all cores)
 FAISS_C_REV=1       # bump to force a rebuild of libfaiss_c.a
 
-CHECK=0 MISSING=0 STEP=init MADE_POLICY_RC=0 GOPID=
-case "${1:-}" in --check) CHECK=1 ;; "") ;; *) echo "usage: $0 [--check]" >&2; exit 2 ;; esac
+CHECK=0 MISSING=0 STEP=init MADE_POLICY_RC=0 GOPID= ONLY=
+case "${1:-}" in
+  --check) CHECK=1 ;;
+  --only-faiss) ONLY=faiss ;;  # just libfaiss_c.a (an image's build stage: index-service's Dockerfile)
+  "") ;;
+  *) echo "usage: $0 [--check | --only-faiss]" >&2; exit 2 ;;
+esac
 
 # ---------------------------------------------------------------- helpers
 now() { local t=${EPOCHREALTIME//[!0-9]/}; echo "${t#0}"; }          # microseconds
@@ -378,6 +384,7 @@ main() {
   fi
   mkdir -p "$T"
   exec 9>"$T/.deps.lock"; flock -w 3600 9 || die "another deps.sh holds $T/.deps.lock"
+  if [ "$ONLY" = faiss ]; then mkdir -p "$T/logs"; step faiss faiss_c; return 0; fi
   step layout layout
   step debian debian
   # Go builds are CPU-bound and independent of the rest: overlap them with the other steps.

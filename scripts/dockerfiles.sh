@@ -22,8 +22,8 @@ runtime_pkgs() { # binary -> sorted Debian packages owning its shared libraries 
   done | grep -v -E '^(libc6|libgcc-s1|libstdc\+\+6)$' | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
 
-write() { # name dir http_port extra_copy
-  local name=$1 dir=$2 port=$3 extra=$4 pkgs
+write() { # name dir http_port extra_copy [build_extra]
+  local name=$1 dir=$2 port=$3 extra=$4 build_extra=${5:-} pkgs
   pkgs=$(runtime_pkgs "build/bin/$name")
   local health="HEALTHCHECK --interval=10s --timeout=2s --start-period=5s --retries=3 \\
   CMD [\"curl\", \"-fsS\", \"http://127.0.0.1:$port/health\"]"
@@ -46,6 +46,7 @@ COPY proto/ proto/
 COPY libs/ libs/
 COPY services/ services/
 COPY tools/ tools/
+$build_extra
 RUN make -j"\$(nproc)" build/bin/$name
 
 FROM debian:$BASE_TAG-slim
@@ -69,6 +70,13 @@ write api-gateway services/api-gateway 3000 "COPY services/api-gateway/migration
 write ai-service services/ai-service 8001 "COPY deploy/local/models.yaml /etc/eco-base/models.yaml
 ENV ECO_MODELS_FILE=/etc/eco-base/models.yaml"
 write engine-adapter services/engine-adapter 9061 ""
-write index-service services/index-service 8002 "ENV ECO_INDEX_DATA_DIR=/var/lib/eco-base/index"
+write index-service services/index-service 8002 "ENV ECO_INDEX_DATA_DIR=/var/lib/eco-base/index" \
+  "# The FAISS C API is not packaged: built from Debian's faiss source package, as make deps does.
+ENV ECO_TOOLS_DIR=/opt/eco-tools
+COPY scripts/ scripts/
+RUN apt-get update \\
+ && apt-get install -y --no-install-recommends dpkg-dev libfaiss-dev libopenblas-dev \\
+ && bash scripts/deps.sh --only-faiss \\
+ && rm -rf /var/lib/apt/lists/*"
 write job-poller services/job-poller 8003 ""
 write qyaml tools/qyaml - ""

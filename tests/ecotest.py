@@ -178,9 +178,10 @@ def _stubs(out):
     if _stubs_dir[0] is None:
         from grpc_tools import protoc
         rc = protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"--python_out={out}", f"--grpc_python_out={out}",
-                          str(ROOT / "proto/eco/ai/v1/inference.proto"), str(ROOT / "proto/eco/jobs/v1/jobs.proto")])
+                          str(ROOT / "proto/eco/ai/v1/inference.proto"), str(ROOT / "proto/eco/jobs/v1/jobs.proto"),
+                          str(ROOT / "proto/eco/index/v1/index.proto")])
         assert rc == 0, "protoc failed"
-        for d in ("eco", "eco/ai", "eco/ai/v1", "eco/jobs", "eco/jobs/v1"):
+        for d in ("eco", "eco/ai", "eco/ai/v1", "eco/jobs", "eco/jobs/v1", "eco/index", "eco/index/v1"):
             (pathlib.Path(out) / d / "__init__.py").touch()
         _stubs_dir[0] = str(out)
     return _stubs_dir[0]
@@ -204,3 +205,8 @@ def inference_stubs(out):
 def jobs_stubs(out):
     """jobs_pb2: the eco.jobs.v1 messages (Kafka payloads JobRequested, JobEvent)."""
     return _import_stubs(out, "eco.jobs.v1.jobs_pb2")[0]
+
+
+def index_stubs(out):
+    """(index_pb2, index_pb2_grpc) for eco.index.v1 (index-service's gRPC API)."""
+    return _import_stubs(out, "eco.index.v1.index_pb2", "eco.index.v1.index_pb2_grpc")

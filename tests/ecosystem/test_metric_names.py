@@ -45,7 +45,7 @@ def test_every_rule_and_dashboard_is_read():
     dashboards = exprs.dashboard_exprs()
     assert len(rules) >= 10 and len(dashboards) >= 30 and recorded
     files = {w.split(":")[0] for w, _ in dashboards}
-    assert files == {"request-path.json", "engines.json", "jobs.json"}
+    assert files == {"request-path.json", "engines.json", "jobs.json", "index.json"}
 
 
 def missing_names(used, emitted):
