@@ -55,15 +55,7 @@ static long b64url_decode(const char *in, size_t n, uint8_t *out, size_t outcap)
 
 static int kid_ok(const char *s, size_t n)
 {
-    if (n == 0 || n > ECO_AUTH_JWT_KID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-'))
-            return 0;
-    }
-    return 1;
+    return eco_is_token(s, n, ECO_AUTH_JWT_KID_MAX);
 }
 
 int eco_auth_jwt_keyring_parse(const char *spec, eco_auth_jwt_keyring_t *out, char *err, size_t errlen)

@@ -211,6 +211,8 @@ int eco_b64_value(char c, unsigned flags);
 void eco_random_bytes(void *out, size_t n);
 /* Writes a 32-hex-character random id plus NUL into out[33]. */
 void eco_random_hex_id(char out[33]);
+/* 1 when s[0..n) is 1..max characters of [A-Za-z0-9._-] (key ids, Kafka topics and groups). */
+int eco_is_token(const char *s, size_t n, size_t max);
 /* Writes a random (v4) UUID "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" plus NUL into out[37]. */
 void eco_uuid_v4(char out[37]);
 

@@ -306,6 +306,23 @@ int ix_store_get(ix_store_t *st, const Eco__Index__V1__GetRequest *req, Eco__Ind
 int ix_store_stats(ix_store_t *st, const Eco__Index__V1__StatsRequest *req, Eco__Index__V1__StatsResponse **out,
                    ix_err_t *e);
 
+/* ops.c: the operations by number (the gRPC methods; the REST routes map onto them). */
+typedef enum {
+    IX_OP_CREATE,
+    IX_OP_DROP,
+    IX_OP_LIST,
+    IX_OP_UPSERT,
+    IX_OP_DELETE,
+    IX_OP_SEARCH,
+    IX_OP_GET,
+    IX_OP_STATS,
+    IX_OP_N
+} ix_op_id_t;
+extern const char *const ix_op_method[IX_OP_N]; /* "CreateCollection", ... */
+/* Runs op with req (its request message; NULL for LIST): 0 with *out set (caller frees) or -1
+ * with e filled, as the ix_store_* function it calls. */
+int ix_op_run(ix_store_t *st, ix_op_id_t op, const ProtobufCMessage *req, ProtobufCMessage **out, ix_err_t *e);
+
 /* Checks a collection name ([a-z0-9_-]{1,64}). */
 int ix_valid_name(const char *s);
 

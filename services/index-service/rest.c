@@ -400,91 +400,39 @@ static json_t *record_json(const ix_pb_record_t *r)
     return o;
 }
 
-/* ---- handlers ---- */
+/* ---- requests: JSON body (and the path's collection) -> request message ---- */
 
-static int h_create(eco_http_call_t *call)
+static int parse_create(json_t *b, ProtobufCMessage *msg, const char *name, ix_err_t *e)
 {
-    json_t *b = eco_http_json_body(call);
-    if (!b)
-        return 0;
-    ix_err_t e;
-    Eco__Index__V1__CreateCollectionRequest *req = ix_pb_new(&eco__index__v1__create_collection_request__descriptor);
-    Eco__Index__V1__Collection *out = NULL;
-    static const char *const keys[] = {"name", "dimensions", "metric", "index_kind", "embedding_model", NULL};
+    Eco__Index__V1__CreateCollectionRequest *req = (Eco__Index__V1__CreateCollectionRequest *)msg;
     char *metric = NULL, *kind = NULL;
-    int rc = check_keys(b, keys, "", &e);
+    int rc = get_str(b, "name", "", 256, 1, &req->name, e);
     if (rc == 0)
-        rc = get_str(b, "name", "", 256, 1, &req->name, &e);
+        rc = get_uint(b, "dimensions", 1, IX_DIM_MAX, 1, &req->dimensions, e);
     if (rc == 0)
-        rc = get_uint(b, "dimensions", 1, IX_DIM_MAX, 1, &req->dimensions, &e);
-    if (rc == 0)
-        rc = get_str(b, "metric", "", 64, 0, &metric, &e);
+        rc = get_str(b, "metric", "", 64, 0, &metric, e);
     if (rc == 0 && metric && parse_metric(metric, &req->metric) != 0)
-        rc = ix_fail(&e, IX_INVALID, "metric", "metric: expected cosine, l2 or inner_product");
+        rc = ix_fail(e, IX_INVALID, "metric", "metric: expected cosine, l2 or inner_product");
     if (rc == 0)
-        rc = get_str(b, "index_kind", "", 64, 0, &kind, &e);
+        rc = get_str(b, "index_kind", "", 64, 0, &kind, e);
     if (rc == 0 && kind && parse_kind(kind, &req->index_kind) != 0)
-        rc = ix_fail(&e, IX_INVALID, "index_kind", "index_kind: expected flat, hnsw or ivf_flat");
+        rc = ix_fail(e, IX_INVALID, "index_kind", "index_kind: expected flat, hnsw or ivf_flat");
     if (rc == 0)
-        rc = get_str(b, "embedding_model", "", IX_MODEL_MAX, 0, &req->embedding_model, &e);
-    if (rc == 0)
-        rc = ix_store_create(store, req, &out, &e);
-    if (rc == 0)
-        eco_http_send_json(call, 200, collection_json(out));
-    else
-        send_err(call, &e);
+        rc = get_str(b, "embedding_model", "", IX_MODEL_MAX, 0, &req->embedding_model, e);
     free(metric);
     free(kind);
-    if (out)
-        protobuf_c_message_free_unpacked(&out->base, NULL);
-    protobuf_c_message_free_unpacked(&req->base, NULL);
-    json_decref(b);
+    return rc;
+}
+
+static int parse_drop(json_t *b, ProtobufCMessage *msg, const char *name, ix_err_t *e)
+{
+    ((Eco__Index__V1__DeleteCollectionRequest *)msg)->name = eco_strdup(name);
     return 0;
 }
 
-static int h_list(eco_http_call_t *call)
+static int parse_stats(json_t *b, ProtobufCMessage *msg, const char *name, ix_err_t *e)
 {
-    ix_err_t e;
-    Eco__Index__V1__ListCollectionsResponse *out = NULL;
-    if (ix_store_list(store, &out, &e) != 0) {
-        send_err(call, &e);
-        return 0;
-    }
-    json_t *a = json_array();
-    for (size_t i = 0; i < out->n_collections; i++)
-        json_array_append_new(a, collection_json(out->collections[i]));
-    eco_http_send_json(call, 200, json_pack("{s:o}", "collections", a));
-    protobuf_c_message_free_unpacked(&out->base, NULL);
-    return 0;
-}
-
-static int h_describe(eco_http_call_t *call)
-{
-    char name[IX_NAME_MAX + 2];
-    ix_err_t e;
-    Eco__Index__V1__Collection *out = NULL;
-    if (ix_store_describe(store, path_name(call, name, sizeof(name)), &out, &e) != 0) {
-        send_err(call, &e);
-        return 0;
-    }
-    eco_http_send_json(call, 200, collection_json(out));
-    protobuf_c_message_free_unpacked(&out->base, NULL);
-    return 0;
-}
-
-static int h_drop(eco_http_call_t *call)
-{
-    char name[IX_NAME_MAX + 2];
-    ix_err_t e;
-    Eco__Index__V1__DeleteCollectionRequest req = ECO__INDEX__V1__DELETE_COLLECTION_REQUEST__INIT;
-    Eco__Index__V1__DeleteCollectionResponse *out = NULL;
-    req.name = (char *)path_name(call, name, sizeof(name));
-    if (ix_store_drop(store, &req, &out, &e) != 0) {
-        send_err(call, &e);
-        return 0;
-    }
-    eco_http_send_json(call, 200, json_pack("{s:b}", "deleted", out->deleted));
-    protobuf_c_message_free_unpacked(&out->base, NULL);
+    ((Eco__Index__V1__StatsRequest *)msg)->collection = eco_strdup(name);
     return 0;
 }
 
@@ -522,68 +470,87 @@ static int parse_records(json_t *b, Eco__Index__V1__UpsertRequest *req, ix_err_t
     return 0;
 }
 
-static int h_upsert(eco_http_call_t *call)
+static int parse_upsert(json_t *b, ProtobufCMessage *msg, const char *name, ix_err_t *e)
 {
-    char name[IX_NAME_MAX + 2];
-    json_t *b = eco_http_json_body(call);
-    if (!b)
-        return 0;
-    ix_err_t e;
-    Eco__Index__V1__UpsertRequest *req = ix_pb_new(&eco__index__v1__upsert_request__descriptor);
-    Eco__Index__V1__UpsertResponse *out = NULL;
-    static const char *const keys[] = {"collection", "records", NULL};
-    req->collection = eco_strdup(path_name(call, name, sizeof(name)));
-    int rc = check_keys(b, keys, "", &e);
-    if (rc == 0)
-        rc = same_collection(b, name, &e);
-    if (rc == 0)
-        rc = parse_records(b, req, &e);
-    if (rc == 0)
-        rc = ix_store_upsert(store, req, &out, &e);
-    if (rc == 0)
-        eco_http_send_json(
-            call, 200,
-            json_pack("{s:I, s:I}", "upserted", (json_int_t)out->upserted, "wal_seq", (json_int_t)out->wal_seq));
-    else
-        send_err(call, &e);
-    if (out)
-        protobuf_c_message_free_unpacked(&out->base, NULL);
-    protobuf_c_message_free_unpacked(&req->base, NULL);
-    json_decref(b);
-    return 0;
+    Eco__Index__V1__UpsertRequest *req = (Eco__Index__V1__UpsertRequest *)msg;
+    req->collection = eco_strdup(name);
+    return parse_records(b, req, e);
 }
 
-static int h_delete(eco_http_call_t *call)
+static int parse_delete(json_t *b, ProtobufCMessage *msg, const char *name, ix_err_t *e)
 {
-    char name[IX_NAME_MAX + 2];
-    json_t *b = eco_http_json_body(call);
-    if (!b)
-        return 0;
-    ix_err_t e;
-    Eco__Index__V1__DeleteRequest *req = ix_pb_new(&eco__index__v1__delete_request__descriptor);
-    Eco__Index__V1__DeleteResponse *out = NULL;
-    static const char *const keys[] = {"collection", "ids", "filter", NULL};
-    req->collection = eco_strdup(path_name(call, name, sizeof(name)));
-    int rc = check_keys(b, keys, "", &e);
+    Eco__Index__V1__DeleteRequest *req = (Eco__Index__V1__DeleteRequest *)msg;
+    req->collection = eco_strdup(name);
+    int rc = get_ids(b, &req->ids, &req->n_ids, e);
     if (rc == 0)
-        rc = same_collection(b, name, &e);
+        rc = get_filter(b, &req->filter, e);
+    return rc;
+}
+
+static int parse_search(json_t *b, ProtobufCMessage *msg, const char *name, ix_err_t *e)
+{
+    Eco__Index__V1__SearchRequest *req = (Eco__Index__V1__SearchRequest *)msg;
+    req->collection = eco_strdup(name);
+    int rc = 0;
+    json_t *v = json_object_get(b, "vector");
+    if (v)
+        rc = get_vector(v, "vector", &req->vector, &req->n_vector, e);
     if (rc == 0)
-        rc = get_ids(b, &req->ids, &req->n_ids, &e);
+        rc = get_str(b, "text", "", IX_TEXT_MAX, 0, &req->text, e);
     if (rc == 0)
-        rc = get_filter(b, &req->filter, &e);
+        rc = get_uint(b, "top_k", 1, IX_TOP_K_MAX, 0, &req->top_k, e);
     if (rc == 0)
-        rc = ix_store_delete(store, req, &out, &e);
+        rc = get_filter(b, &req->filter, e);
     if (rc == 0)
-        eco_http_send_json(
-            call, 200,
-            json_pack("{s:I, s:I}", "deleted", (json_int_t)out->deleted, "wal_seq", (json_int_t)out->wal_seq));
-    else
-        send_err(call, &e);
-    if (out)
-        protobuf_c_message_free_unpacked(&out->base, NULL);
-    protobuf_c_message_free_unpacked(&req->base, NULL);
-    json_decref(b);
-    return 0;
+        rc = get_bool(b, "include_vectors", &req->include_vectors, e);
+    if (rc == 0)
+        rc = get_bool(b, "include_metadata", &req->include_metadata, e);
+    if (rc == 0)
+        rc = get_bool(b, "include_text", &req->include_text, e);
+    json_t *ms = json_object_get(b, "min_score");
+    if (rc == 0 && ms && !json_is_null(ms)) {
+        if (!json_is_number(ms) || !isfinite(json_number_value(ms))) {
+            rc = ix_fail(e, IX_INVALID, "min_score", "min_score: expected a finite number");
+        } else {
+            req->_min_score_case = ECO__INDEX__V1__SEARCH_REQUEST___MIN_SCORE_MIN_SCORE;
+            req->min_score = json_number_value(ms);
+        }
+    }
+    return rc;
+}
+
+static int parse_get(json_t *b, ProtobufCMessage *msg, const char *name, ix_err_t *e)
+{
+    Eco__Index__V1__GetRequest *req = (Eco__Index__V1__GetRequest *)msg;
+    req->collection = eco_strdup(name);
+    int rc = get_ids(b, &req->ids, &req->n_ids, e);
+    if (rc == 0)
+        rc = get_bool(b, "include_vectors", &req->include_vectors, e);
+    return rc;
+}
+
+/* ---- answers: response message -> JSON ---- */
+
+static json_t *render_collection(const ProtobufCMessage *out)
+{
+    return collection_json((const Eco__Index__V1__Collection *)out);
+}
+
+static json_t *render_drop(const ProtobufCMessage *out)
+{
+    return json_pack("{s:b}", "deleted", ((const Eco__Index__V1__DeleteCollectionResponse *)out)->deleted);
+}
+
+static json_t *render_upsert(const ProtobufCMessage *out)
+{
+    const Eco__Index__V1__UpsertResponse *r = (const Eco__Index__V1__UpsertResponse *)out;
+    return json_pack("{s:I, s:I}", "upserted", (json_int_t)r->upserted, "wal_seq", (json_int_t)r->wal_seq);
+}
+
+static json_t *render_delete(const ProtobufCMessage *out)
+{
+    const Eco__Index__V1__DeleteResponse *r = (const Eco__Index__V1__DeleteResponse *)out;
+    return json_pack("{s:I, s:I}", "deleted", (json_int_t)r->deleted, "wal_seq", (json_int_t)r->wal_seq);
 }
 
 static json_t *search_json(const Eco__Index__V1__SearchResponse *r)
@@ -603,111 +570,129 @@ static json_t *search_json(const Eco__Index__V1__SearchResponse *r)
     return json_pack("{s:o, s:I}", "matches", a, "searched", (json_int_t)r->searched);
 }
 
-static int h_search(eco_http_call_t *call)
+static json_t *render_search(const ProtobufCMessage *out)
 {
-    char name[IX_NAME_MAX + 2];
-    json_t *b = eco_http_json_body(call);
-    if (!b)
-        return 0;
+    return search_json((const Eco__Index__V1__SearchResponse *)out);
+}
+
+static json_t *render_get(const ProtobufCMessage *out)
+{
+    const Eco__Index__V1__GetResponse *r = (const Eco__Index__V1__GetResponse *)out;
+    json_t *recs = json_array(), *missing = json_array();
+    for (size_t i = 0; i < r->n_records; i++)
+        json_array_append_new(recs, record_json(r->records[i]));
+    for (size_t i = 0; i < r->n_missing; i++)
+        json_array_append_new(missing, json_string(r->missing[i]));
+    return json_pack("{s:o, s:o}", "records", recs, "missing", missing);
+}
+
+static json_t *render_stats(const ProtobufCMessage *out)
+{
+    const Eco__Index__V1__StatsResponse *r = (const Eco__Index__V1__StatsResponse *)out;
+    return json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "collection", collection_json(r->collection), "deleted",
+                     (json_int_t)r->deleted, "index_bytes", (json_int_t)r->index_bytes, "wal_bytes",
+                     (json_int_t)r->wal_bytes, "wal_seq", (json_int_t)r->wal_seq, "snapshot_seq",
+                     (json_int_t)r->snapshot_seq, "snapshot_at", (json_int_t)r->snapshot_at);
+}
+
+/* ---- routes ---- */
+
+/* One route: the operation, what its JSON body may hold (NULL: no body is read), how the body
+ * and the path's {name} fill the request, and how the answer is written. */
+typedef struct {
+    ix_op_id_t op;
+    const ProtobufCMessageDescriptor *req;
+    int named; /* the path has {name} */
+    const char *const *keys;
+    int (*parse)(json_t *b, ProtobufCMessage *req, const char *name, ix_err_t *e);
+    json_t *(*render)(const ProtobufCMessage *out);
+} route_t;
+
+static int run(eco_http_call_t *call, const route_t *r)
+{
+    char name[IX_NAME_MAX + 2] = "";
+    if (r->named)
+        path_name(call, name, sizeof(name));
+    json_t *b = NULL;
+    if (r->keys && !(b = eco_http_json_body(call)))
+        return 0; /* answered */
     ix_err_t e;
-    Eco__Index__V1__SearchRequest *req = ix_pb_new(&eco__index__v1__search_request__descriptor);
-    Eco__Index__V1__SearchResponse *out = NULL;
-    static const char *const keys[] = {"collection",      "vector",           "text",         "top_k",     "filter",
-                                       "include_vectors", "include_metadata", "include_text", "min_score", NULL};
-    req->collection = eco_strdup(path_name(call, name, sizeof(name)));
-    int rc = check_keys(b, keys, "", &e);
-    if (rc == 0)
-        rc = same_collection(b, name, &e);
-    json_t *v = json_object_get(b, "vector");
-    if (rc == 0 && v)
-        rc = get_vector(v, "vector", &req->vector, &req->n_vector, &e);
-    if (rc == 0)
-        rc = get_str(b, "text", "", IX_TEXT_MAX, 0, &req->text, &e);
-    if (rc == 0)
-        rc = get_uint(b, "top_k", 1, IX_TOP_K_MAX, 0, &req->top_k, &e);
-    if (rc == 0)
-        rc = get_filter(b, &req->filter, &e);
-    if (rc == 0)
-        rc = get_bool(b, "include_vectors", &req->include_vectors, &e);
-    if (rc == 0)
-        rc = get_bool(b, "include_metadata", &req->include_metadata, &e);
-    if (rc == 0)
-        rc = get_bool(b, "include_text", &req->include_text, &e);
-    json_t *ms = json_object_get(b, "min_score");
-    if (rc == 0 && ms && !json_is_null(ms)) {
-        if (!json_is_number(ms) || !isfinite(json_number_value(ms)))
-            rc = ix_fail(&e, IX_INVALID, "min_score", "min_score: expected a finite number");
-        else {
-            req->_min_score_case = ECO__INDEX__V1__SEARCH_REQUEST___MIN_SCORE_MIN_SCORE;
-            req->min_score = json_number_value(ms);
-        }
+    ProtobufCMessage *req = ix_pb_new(r->req), *out = NULL;
+    int rc = 0;
+    if (b) {
+        rc = check_keys(b, r->keys, "", &e);
+        if (rc == 0 && r->named)
+            rc = same_collection(b, name, &e);
     }
     if (rc == 0)
-        rc = ix_store_search(store, req, &out, &e);
+        rc = r->parse(b, req, name, &e);
     if (rc == 0)
-        eco_http_send_json(call, 200, search_json(out));
+        rc = ix_op_run(store, r->op, req, &out, &e);
+    if (rc == 0)
+        eco_http_send_json(call, 200, r->render(out));
     else
         send_err(call, &e);
     if (out)
-        protobuf_c_message_free_unpacked(&out->base, NULL);
-    protobuf_c_message_free_unpacked(&req->base, NULL);
+        protobuf_c_message_free_unpacked(out, NULL);
+    protobuf_c_message_free_unpacked(req, NULL);
     json_decref(b);
     return 0;
 }
 
-static int h_get(eco_http_call_t *call)
+static const char *const create_keys[] = {"name", "dimensions", "metric", "index_kind", "embedding_model", NULL};
+static const char *const upsert_keys[] = {"collection", "records", NULL};
+static const char *const delete_keys[] = {"collection", "ids", "filter", NULL};
+static const char *const search_keys[] = {"collection",      "vector",           "text",         "top_k",     "filter",
+                                          "include_vectors", "include_metadata", "include_text", "min_score", NULL};
+static const char *const get_keys[] = {"collection", "ids", "include_vectors", NULL};
+
+static const route_t R_CREATE = {
+    IX_OP_CREATE,     &eco__index__v1__create_collection_request__descriptor, 0, create_keys, parse_create,
+    render_collection};
+static const route_t R_DROP = {IX_OP_DROP, &eco__index__v1__delete_collection_request__descriptor, 1, NULL, parse_drop,
+                               render_drop};
+static const route_t R_UPSERT = {
+    IX_OP_UPSERT, &eco__index__v1__upsert_request__descriptor, 1, upsert_keys, parse_upsert, render_upsert};
+static const route_t R_DELETE = {
+    IX_OP_DELETE, &eco__index__v1__delete_request__descriptor, 1, delete_keys, parse_delete, render_delete};
+static const route_t R_SEARCH = {
+    IX_OP_SEARCH, &eco__index__v1__search_request__descriptor, 1, search_keys, parse_search, render_search};
+static const route_t R_GET = {IX_OP_GET, &eco__index__v1__get_request__descriptor, 1, get_keys, parse_get, render_get};
+static const route_t R_STATS = {IX_OP_STATS, &eco__index__v1__stats_request__descriptor, 1, NULL, parse_stats,
+                                render_stats};
+
+/* Every route of the table: call->data is its route_t. */
+static int h_route(eco_http_call_t *call)
 {
-    char name[IX_NAME_MAX + 2];
-    json_t *b = eco_http_json_body(call);
-    if (!b)
-        return 0;
-    ix_err_t e;
-    Eco__Index__V1__GetRequest *req = ix_pb_new(&eco__index__v1__get_request__descriptor);
-    Eco__Index__V1__GetResponse *out = NULL;
-    static const char *const keys[] = {"collection", "ids", "include_vectors", NULL};
-    req->collection = eco_strdup(path_name(call, name, sizeof(name)));
-    int rc = check_keys(b, keys, "", &e);
-    if (rc == 0)
-        rc = same_collection(b, name, &e);
-    if (rc == 0)
-        rc = get_ids(b, &req->ids, &req->n_ids, &e);
-    if (rc == 0)
-        rc = get_bool(b, "include_vectors", &req->include_vectors, &e);
-    if (rc == 0)
-        rc = ix_store_get(store, req, &out, &e);
-    if (rc == 0) {
-        json_t *recs = json_array(), *missing = json_array();
-        for (size_t i = 0; i < out->n_records; i++)
-            json_array_append_new(recs, record_json(out->records[i]));
-        for (size_t i = 0; i < out->n_missing; i++)
-            json_array_append_new(missing, json_string(out->missing[i]));
-        eco_http_send_json(call, 200, json_pack("{s:o, s:o}", "records", recs, "missing", missing));
-    } else
-        send_err(call, &e);
-    if (out)
-        protobuf_c_message_free_unpacked(&out->base, NULL);
-    protobuf_c_message_free_unpacked(&req->base, NULL);
-    json_decref(b);
-    return 0;
+    return run(call, call->data);
 }
 
-static int h_stats(eco_http_call_t *call)
+static int h_list(eco_http_call_t *call)
 {
-    char name[IX_NAME_MAX + 2];
     ix_err_t e;
-    Eco__Index__V1__StatsRequest req = ECO__INDEX__V1__STATS_REQUEST__INIT;
-    Eco__Index__V1__StatsResponse *out = NULL;
-    req.collection = (char *)path_name(call, name, sizeof(name));
-    if (ix_store_stats(store, &req, &out, &e) != 0) {
+    Eco__Index__V1__ListCollectionsResponse *out = NULL;
+    if (ix_store_list(store, &out, &e) != 0) {
         send_err(call, &e);
         return 0;
     }
-    eco_http_send_json(call, 200,
-                       json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "collection", collection_json(out->collection),
-                                 "deleted", (json_int_t)out->deleted, "index_bytes", (json_int_t)out->index_bytes,
-                                 "wal_bytes", (json_int_t)out->wal_bytes, "wal_seq", (json_int_t)out->wal_seq,
-                                 "snapshot_seq", (json_int_t)out->snapshot_seq, "snapshot_at",
-                                 (json_int_t)out->snapshot_at));
+    json_t *a = json_array();
+    for (size_t i = 0; i < out->n_collections; i++)
+        json_array_append_new(a, collection_json(out->collections[i]));
+    eco_http_send_json(call, 200, json_pack("{s:o}", "collections", a));
+    protobuf_c_message_free_unpacked(&out->base, NULL);
+    return 0;
+}
+
+static int h_describe(eco_http_call_t *call)
+{
+    char name[IX_NAME_MAX + 2];
+    ix_err_t e;
+    Eco__Index__V1__Collection *out = NULL;
+    if (ix_store_describe(store, path_name(call, name, sizeof(name)), &out, &e) != 0) {
+        send_err(call, &e);
+        return 0;
+    }
+    eco_http_send_json(call, 200, collection_json(out));
     protobuf_c_message_free_unpacked(&out->base, NULL);
     return 0;
 }
@@ -715,13 +700,13 @@ static int h_stats(eco_http_call_t *call)
 void ix_rest_routes(eco_service_t *svc, ix_store_t *st)
 {
     store = st;
-    eco_service_route(svc, "POST", "/v1/collections", h_create, NULL);
+    eco_service_route(svc, "POST", "/v1/collections", h_route, (void *)&R_CREATE);
     eco_service_route(svc, "GET", "/v1/collections", h_list, NULL);
     eco_service_route(svc, "GET", "/v1/collections/{name}", h_describe, NULL);
-    eco_service_route(svc, "DELETE", "/v1/collections/{name}", h_drop, NULL);
-    eco_service_route(svc, "POST", "/v1/collections/{name}/upsert", h_upsert, NULL);
-    eco_service_route(svc, "POST", "/v1/collections/{name}/delete", h_delete, NULL);
-    eco_service_route(svc, "POST", "/v1/collections/{name}/search", h_search, NULL);
-    eco_service_route(svc, "POST", "/v1/collections/{name}/get", h_get, NULL);
-    eco_service_route(svc, "GET", "/v1/collections/{name}/stats", h_stats, NULL);
+    eco_service_route(svc, "DELETE", "/v1/collections/{name}", h_route, (void *)&R_DROP);
+    eco_service_route(svc, "POST", "/v1/collections/{name}/upsert", h_route, (void *)&R_UPSERT);
+    eco_service_route(svc, "POST", "/v1/collections/{name}/delete", h_route, (void *)&R_DELETE);
+    eco_service_route(svc, "POST", "/v1/collections/{name}/search", h_route, (void *)&R_SEARCH);
+    eco_service_route(svc, "POST", "/v1/collections/{name}/get", h_route, (void *)&R_GET);
+    eco_service_route(svc, "GET", "/v1/collections/{name}/stats", h_route, (void *)&R_STATS);
 }

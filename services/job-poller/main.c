@@ -42,20 +42,6 @@ static const eco_cfg_spec_t specs[] = {
      "how often librdkafka statistics refresh eco_kafka_consumer_lag", &poller.s.stats_interval_ms},
 };
 
-static int valid_name(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 static int settings_error(const char *var, const char *msg)
 {
     fprintf(stderr, "%s: expected %s\n", var, msg);
@@ -83,11 +69,11 @@ int main(int argc, char **argv)
         .name = "job-poller", .default_http_port = 8003, .specs = specs, .nspecs = ECO_ARRAY_SIZE(specs)};
     eco_service_t *svc = eco_service_new(&opts, argc, argv);
     poller_t *p = &poller;
-    if (!valid_name(p->s.events_topic, 249))
+    if (!eco_is_token(p->s.events_topic, strlen(p->s.events_topic), 249))
         return settings_error("ECO_KAFKA_EVENTS_TOPIC", "a Kafka topic name ([A-Za-z0-9._-], 1-249 characters)");
-    if (!valid_name(p->s.dlq_topic, 249))
+    if (!eco_is_token(p->s.dlq_topic, strlen(p->s.dlq_topic), 249))
         return settings_error("ECO_KAFKA_DLQ_TOPIC", "a Kafka topic name ([A-Za-z0-9._-], 1-249 characters)");
-    if (!valid_name(p->s.group, 255))
+    if (!eco_is_token(p->s.group, strlen(p->s.group), 255))
         return settings_error("ECO_KAFKA_GROUP", "a consumer group name ([A-Za-z0-9._-], 1-255 characters)");
     if (strlen(p->s.redis_prefix) > 32)
         return settings_error("ECO_REDIS_KEY_PREFIX", "at most 32 characters");
