@@ -86,6 +86,18 @@ void eco__rpc_base_call_done(eco__rpc_server_base_t *b);
 int eco__rpc_base_wait_released(eco__rpc_server_base_t *b, uint64_t until_ms);
 /* Runs the shutdown hooks (on the shutting-down thread). */
 void eco__rpc_base_run_hooks(eco_rpc_server_t *srv);
+/* The bounded graceful shutdown both transports share (c-libraries.md B.5): run the hooks, stop
+ * accepting calls, let those in flight finish until grace_ms minus a reserve (grace/5, at most
+ * 1 s), then cancel the rest and wait until grace_ms (at least 100 ms after the cancel).
+ * wait_closed (may be NULL) waits until until_ms for the transport's own "every connection is
+ * closed" signal. 0, or ECO_ETIMEDOUT when some handler still holds a call (logged): the server
+ * must then be left running. */
+typedef struct {
+    void (*stop_accepting)(eco_rpc_server_t *srv);
+    int (*wait_closed)(eco_rpc_server_t *srv, uint64_t until_ms);
+    void (*cancel_all)(eco_rpc_server_t *srv);
+} eco__rpc_drain_ops_t;
+int eco__rpc_base_drain(eco_rpc_server_t *srv, long grace_ms, const eco__rpc_drain_ops_t *ops);
 /* 1 when more than max_calls calls are in flight (logged at most once a second). */
 int eco__rpc_base_overloaded(eco__rpc_server_base_t *b, long max_calls, const char *path);
 

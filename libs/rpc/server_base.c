@@ -101,6 +101,33 @@ int eco__rpc_base_overloaded(eco__rpc_server_base_t *b, long max_calls, const ch
     return 1;
 }
 
+int eco__rpc_base_drain(eco_rpc_server_t *srv, long grace_ms, const eco__rpc_drain_ops_t *ops)
+{
+    eco__rpc_server_base_t *b = BASE(srv);
+    uint64_t t0 = eco_now_ms();
+    if (grace_ms < 0)
+        grace_ms = 0;
+    eco__rpc_base_run_hooks(srv);
+    ops->stop_accepting(srv);
+    long reserve = grace_ms / 5 < 1000 ? grace_ms / 5 : 1000;
+    uint64_t soft = t0 + (uint64_t)(grace_ms - reserve);
+    int closed = !ops->wait_closed || ops->wait_closed(srv, soft);
+    if (closed && eco__rpc_base_wait_released(b, soft))
+        return 0;
+    eco_warn("grpc shutdown grace elapsed, cancelling calls", ECO_KI("inflight", atomic_load(&b->inflight)),
+             ECO_KI("grace_ms", grace_ms));
+    ops->cancel_all(srv);
+    uint64_t hard = t0 + (uint64_t)grace_ms, min = eco_now_ms() + 100;
+    if (hard < min)
+        hard = min;
+    if ((closed || ops->wait_closed(srv, hard)) && eco__rpc_base_wait_released(b, hard))
+        return 0;
+    /* A handler holds a call it never ends: freeing the server would crash when it does. */
+    eco_error("grpc shutdown incomplete: handlers did not end their calls",
+              ECO_KI("inflight", atomic_load(&b->inflight)));
+    return ECO_ETIMEDOUT;
+}
+
 void eco__rpc_server_on_shutdown(eco_rpc_server_t *srv, eco__rpc_hook_fn fn, void *arg)
 {
     eco__rpc_server_base_t *b = BASE(srv);

@@ -168,14 +168,6 @@ static int wait_shutdown_tag(eco_rpc_server_t *srv, uint64_t until_ms)
     return ev.type == GRPC_OP_COMPLETE;
 }
 
-/* Waits until every call has been released, until until_ms. The shutdown tag alone does not
- * say that: it completes once the connections are closed, while a cancelled call may still
- * be held by a handler that has not ended it yet. */
-static int wait_calls_released(eco_rpc_server_t *srv, uint64_t until_ms)
-{
-    return eco__rpc_base_wait_released(&srv->base, until_ms);
-}
-
 static void stop_workers(eco_rpc_server_t *srv, int joined)
 {
     for (int i = 0; i < srv->nworkers; i++)
@@ -193,11 +185,23 @@ static void stop_workers(eco_rpc_server_t *srv, int joined)
     }
 }
 
+static char shutdown_tag;
+
+static void stop_accepting(eco_rpc_server_t *srv)
+{
+    grpc_server_shutdown_and_notify(srv->server, srv->shutdown_cq, &shutdown_tag);
+}
+
+static void cancel_all(eco_rpc_server_t *srv)
+{
+    grpc_server_cancel_all_calls(srv->server);
+}
+
 int eco_rpc_server_shutdown(eco_rpc_server_t *srv, long grace_ms)
 {
+    static const eco__rpc_drain_ops_t ops = {stop_accepting, wait_shutdown_tag, cancel_all};
     pthread_mutex_lock(&srv->state_lock);
-    int st = atomic_load(&srv->base.state);
-    int rc = 0;
+    int st = atomic_load(&srv->base.state), rc = 0;
     if (st == ECO__SRV_STOPPED || st == ECO__SRV_LEAKED) {
         rc = st == ECO__SRV_LEAKED ? ECO_ETIMEDOUT : 0;
         goto out;
@@ -205,31 +209,10 @@ int eco_rpc_server_shutdown(eco_rpc_server_t *srv, long grace_ms)
     int was_started = st == ECO__SRV_STARTED;
     atomic_store(&srv->base.state, ECO__SRV_STOPPING); /* workers stop re-arming */
     uint64_t t0 = eco_now_ms();
-    if (grace_ms < 0)
-        grace_ms = 0;
-    eco__rpc_base_run_hooks(srv);
-
-    static char shutdown_tag;
-    grpc_server_shutdown_and_notify(srv->server, srv->shutdown_cq, &shutdown_tag);
-    long reserve = grace_ms / 5 < 1000 ? grace_ms / 5 : 1000;
-    uint64_t soft = t0 + (uint64_t)(grace_ms - reserve);
-    int tagged = wait_shutdown_tag(srv, soft);
-    if (!tagged || !wait_calls_released(srv, soft)) {
-        eco_warn("grpc shutdown grace elapsed, cancelling calls", ECO_KI("inflight", atomic_load(&srv->base.inflight)),
-                 ECO_KI("grace_ms", grace_ms));
-        grpc_server_cancel_all_calls(srv->server);
-        uint64_t hard = t0 + (uint64_t)grace_ms, min = eco_now_ms() + 100;
-        if (hard < min)
-            hard = min;
-        if ((!tagged && !wait_shutdown_tag(srv, hard)) || !wait_calls_released(srv, hard)) {
-            /* A handler holds a call it never ends. Destroying the server or its CQs now
-             * would crash when it does: leave it all running. */
-            eco_error("grpc shutdown incomplete: handlers did not end their calls",
-                      ECO_KI("inflight", atomic_load(&srv->base.inflight)));
-            atomic_store(&srv->base.state, ECO__SRV_LEAKED);
-            rc = ECO_ETIMEDOUT;
-            goto out;
-        }
+    rc = eco__rpc_base_drain(srv, grace_ms, &ops);
+    if (rc != 0) {
+        atomic_store(&srv->base.state, ECO__SRV_LEAKED); /* destroying the CQs would crash later */
+        goto out;
     }
     /* No call is left, so nothing can start a batch on a worker CQ any more. */
     stop_workers(srv, was_started);

@@ -340,11 +340,6 @@ int eco_rpc_server_start(eco_rpc_server_t *srv)
 
 /* ---- shutdown ---- */
 
-static int wait_calls_released(eco_rpc_server_t *srv, uint64_t until_ms)
-{
-    return eco__rpc_base_wait_released(&srv->base, until_ms);
-}
-
 static void command(eco_rpc_server_t *srv, int *cmd)
 {
     pthread_mutex_lock(&srv->mu);
@@ -354,8 +349,20 @@ static void command(eco_rpc_server_t *srv, int *cmd)
     pthread_mutex_unlock(&srv->mu);
 }
 
+/* GOAWAY: no new calls; the connections close once their calls are done. */
+static void stop_accepting(eco_rpc_server_t *srv)
+{
+    command(srv, &srv->cmd_goaway);
+}
+
+static void cancel_all(eco_rpc_server_t *srv)
+{
+    command(srv, &srv->cmd_cancel_all);
+}
+
 int eco_rpc_server_shutdown(eco_rpc_server_t *srv, long grace_ms)
 {
+    static const eco__rpc_drain_ops_t ops = {stop_accepting, NULL, cancel_all};
     pthread_mutex_lock(&srv->state_lock);
     int st = atomic_load(&srv->base.state), rc = 0;
     if (st == ECO__SRV_STOPPED || st == ECO__SRV_LEAKED) {
@@ -364,28 +371,12 @@ int eco_rpc_server_shutdown(eco_rpc_server_t *srv, long grace_ms)
     }
     atomic_store(&srv->base.state, ECO__SRV_STOPPING);
     uint64_t t0 = eco_now_ms();
-    if (grace_ms < 0)
-        grace_ms = 0;
-    eco__rpc_base_run_hooks(srv);
+    rc = eco__rpc_base_drain(srv, grace_ms, &ops);
+    if (rc != 0) {
+        atomic_store(&srv->base.state, ECO__SRV_LEAKED); /* freeing the server would crash later */
+        goto out;
+    }
     if (srv->thread_started) {
-        /* GOAWAY: no new calls; the connections close once their calls are done. */
-        command(srv, &srv->cmd_goaway);
-        long reserve = grace_ms / 5 < 1000 ? grace_ms / 5 : 1000;
-        if (!wait_calls_released(srv, t0 + (uint64_t)(grace_ms - reserve))) {
-            eco_warn("grpc shutdown grace elapsed, cancelling calls",
-                     ECO_KI("inflight", atomic_load(&srv->base.inflight)), ECO_KI("grace_ms", grace_ms));
-            command(srv, &srv->cmd_cancel_all);
-            uint64_t hard = t0 + (uint64_t)grace_ms, min = eco_now_ms() + 100;
-            if (!wait_calls_released(srv, hard < min ? min : hard)) {
-                /* A handler holds a call it never ends: freeing the server would crash when
-                 * it does. Leave it all running. */
-                eco_error("grpc shutdown incomplete: handlers did not end their calls",
-                          ECO_KI("inflight", atomic_load(&srv->base.inflight)));
-                atomic_store(&srv->base.state, ECO__SRV_LEAKED);
-                rc = ECO_ETIMEDOUT;
-                goto out;
-            }
-        }
         command(srv, &srv->cmd_stop);
         pthread_join(srv->thread, NULL);
         srv->thread_started = 0;
